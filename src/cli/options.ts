@@ -1,0 +1,74 @@
+/**
+ * Parsers for command-line option values. Each throws commander's `InvalidArgumentError` with one line saying what
+ * was expected; commander prefixes it with the option's name, and the CLI exits with code 2.
+ */
+import { availableParallelism } from 'node:os';
+import { InvalidArgumentError } from 'commander';
+import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
+import { OUTPUT_FORMATS, type OutputFormat } from '../node/output.js';
+
+/** Detector choices of `--detector`. */
+export const DETECTOR_CHOICES = ['auto', 'front', 'back'] as const;
+export type DetectorChoice = (typeof DETECTOR_CHOICES)[number];
+
+/** Parsed, validated options of `ferkit analyze`. */
+export interface AnalyzeCliOptions {
+  format?: OutputFormat;
+  out?: string;
+  annotate?: string;
+  summary?: string;
+  labels: LabelSetId;
+  cropped: boolean;
+  minFace?: number;
+  detector: DetectorChoice;
+  minScore?: number;
+  maxPixels?: number;
+  model?: string;
+  concurrency: number;
+  quiet: boolean;
+}
+
+/** Default `--concurrency`: the number of CPUs, at most 4 (decoding and ORT use their own threads too). */
+export const defaultConcurrency = (): number => Math.max(1, Math.min(4, availableParallelism()));
+
+/** An integer in `[min, max]`. */
+export function parseInteger(min: number, max: number): (value: string) => number {
+  return (value) => {
+    const n = Number(value);
+    if (value.trim() === '' || !Number.isInteger(n) || n < min || n > max) {
+      throw new InvalidArgumentError(`expected a whole number from ${min} to ${max}.`);
+    }
+    return n;
+  };
+}
+
+/** A probability in `[0, 1]`. */
+export function parseProbability(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n < 0 || n > 1) throw new InvalidArgumentError('expected a number from 0 to 1, e.g. 0.5.');
+  return n;
+}
+
+/**
+ * A pixel count: `100000000`, `1e8`, `100M` or `100MP` (megapixels), `500k`.
+ * @returns pixels, an integer ≥ 1.
+ */
+export function parsePixels(value: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+(?:e[0-9]+)?)\s*(k|m|mp)?\s*$/i.exec(value);
+  const n = m ? Number(m[1]) * ({ k: 1e3, m: 1e6, mp: 1e6 }[(m[2] ?? '').toLowerCase() as 'k' | 'm' | 'mp'] ?? 1) : NaN;
+  if (!Number.isFinite(n) || Math.round(n) < 1 || n > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError('expected a pixel count such as 100000000, 100M or 100MP.');
+  }
+  return Math.round(n);
+}
+
+/** The output format implied by a file name (`.csv`, `.jsonl`/`.ndjson`, `.json`), or `undefined`. */
+export function formatFromPath(path: string): OutputFormat | undefined {
+  const lower = path.toLowerCase();
+  if (lower.endsWith('.csv')) return 'csv';
+  if (lower.endsWith('.jsonl') || lower.endsWith('.ndjson')) return 'jsonl';
+  if (lower.endsWith('.json')) return 'json';
+  return undefined;
+}
+
+export { LABEL_SET_IDS, OUTPUT_FORMATS };

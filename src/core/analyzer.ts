@@ -1,0 +1,120 @@
+/**
+ * The pipeline facade: detect faces → align and crop each to the classifier's input → classify → label sets.
+ * Isomorphic: the caller supplies a decoded {@link RawImage} and loaded models.
+ */
+import type { ExpressionClassifier } from './classifier/expression.js';
+import type { FaceDetector } from './detector/index.js';
+import { FerkitError, oneOf } from './errors.js';
+import { type AlignOptions, assertRawImage, faceCropWindow, sampleGray, wholeImageWindow } from './image.js';
+import {
+  type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities, valenceOf,
+} from './labels.js';
+import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from './types.js';
+
+/** Options fixed when the analyzer is created. */
+export interface PipelineOptions {
+  /** Label set for `projected` (default '7': no projection). */
+  labels?: LabelSetId;
+  /** Crop geometry (margin around the detector box, eye-line alignment). */
+  align?: AlignOptions;
+}
+
+/** Per-call options. */
+export interface AnalyzeImageOptions {
+  /** Treat the whole image as one face crop (no detection), e.g. FER2013's 48×48 images. */
+  cropped?: boolean;
+  /** File path or name to put in the result's `source`. */
+  source?: string | null;
+}
+
+/** The detect + classify pipeline over in-memory images. */
+export interface Pipeline {
+  readonly detector: FaceDetector | null;
+  readonly classifier: ExpressionClassifier;
+  /**
+   * Analyses one decoded image.
+   * @returns every face found (sorted by detection score), each with its 7-class probabilities and projections.
+   * @throws {FerkitError} `E_IMAGE` for an inconsistent RawImage; `E_MODE` when `cropped` is false and there is no detector.
+   */
+  analyze(image: RawImage, options?: AnalyzeImageOptions): Promise<ImageAnalysis>;
+}
+
+/**
+ * Builds a {@link FaceAnalysis} from a detection and its 7-class probabilities.
+ * @param labels - label set for the `projected` field ('7' leaves it out).
+ */
+export function toFaceAnalysis(face: FaceDetection, probabilities: ExpressionProbabilities, labels: LabelSetId = '7'): FaceAnalysis {
+  const top = argmax(probabilities);
+  const result: FaceAnalysis = {
+    ...face,
+    probabilities,
+    label: top.label,
+    labelScore: top.score,
+    valence: valenceOf(probabilities),
+  };
+  if (labels !== '7') {
+    const projected = projectProbabilities(probabilities, labels);
+    const p = argmax(projected);
+    result.projected = { labelSet: labels, probabilities: projected, label: p.label, score: p.score };
+  }
+  return result;
+}
+
+/**
+ * Crops every face to the classifier's input and classifies them in one batch.
+ * @returns one analysis per face, in the order given.
+ */
+export async function classifyFaces(
+  classifier: ExpressionClassifier, image: RawImage, faces: readonly FaceDetection[], options: PipelineOptions = {},
+): Promise<FaceAnalysis[]> {
+  if (faces.length === 0) return [];
+  const crops = faces.map((f) => sampleGray(image, faceCropWindow(f, options.align), classifier.inputSize));
+  const probs = await classifier.classify(crops);
+  return faces.map((f, i) => toFaceAnalysis(f, probs[i]!, options.labels));
+}
+
+/**
+ * Creates the pipeline from loaded models. `detector` may be `null` for crop-only use (`cropped: true`).
+ * @throws {FerkitError} `E_OPTION` for an unknown label set.
+ */
+export function createPipeline(detector: FaceDetector | null, classifier: ExpressionClassifier, options: PipelineOptions = {}): Pipeline {
+  const labels = oneOf('labels', options.labels ?? '7', LABEL_SET_IDS);
+  const opts: PipelineOptions = { labels, align: { ...options.align } };
+  const now = (): number => globalThis.performance.now();
+  return {
+    detector,
+    classifier,
+    async analyze(image, call = {}) {
+      assertRawImage(image, call.source ?? undefined);
+      const t0 = now();
+      let faces: FaceAnalysis[];
+      let detectMs = 0;
+      if (call.cropped) {
+        const crop = sampleGray(image, wholeImageWindow(image), classifier.inputSize);
+        const [p] = await classifier.classify([crop]);
+        const w = image.width;
+        const h = image.height;
+        const c = { x: w / 2, y: h / 2 };
+        faces = [toFaceAnalysis({
+          box: { x: 0, y: 0, width: w, height: h },
+          keypoints: { rightEye: c, leftEye: c, nose: c, mouth: c, rightEar: c, leftEar: c },
+          score: 1,
+        }, p!, labels)];
+      } else {
+        if (!detector) throw new FerkitError('E_MODE', 'this pipeline has no face detector: pass cropped: true or create it with a detector');
+        const detections = await detector.detect(image);
+        detectMs = now() - t0;
+        faces = await classifyFaces(classifier, image, detections, opts);
+      }
+      const total = now() - t0;
+      return {
+        source: call.source ?? null,
+        width: image.width,
+        height: image.height,
+        faces,
+        timingsMs: { decode: 0, detect: detectMs, classify: total - detectMs, total },
+        models: { detector: call.cropped ? 'none (cropped input)' : detector!.id, classifier: classifier.id },
+      };
+    },
+  };
+}

@@ -1,0 +1,89 @@
+/**
+ * Expression classifier: 48×48 grayscale face crops → softmax over the 7 FER2013 expressions.
+ */
+import { FerkitError } from '../errors.js';
+import { type ExpressionProbabilities, softmax, toExpressionRecord } from '../labels.js';
+import { type ExpressionModelCard, checkExpressionCard } from '../model-card.js';
+import { type ModelSession, type OrtModule, type SessionOptions, createSession } from '../runtime.js';
+
+/** A loaded expression classifier. */
+export interface ExpressionClassifier {
+  readonly id: string;
+  readonly card: ExpressionModelCard;
+  /** Input side in pixels (48 for ferkit's models). */
+  readonly inputSize: number;
+  /**
+   * Classifies face crops.
+   * @param crops - each `inputSize × inputSize` grayscale, values 0–255, row-major (from `sampleGray`).
+   *   They are normalised with the card's mean/std and packed as float32 NCHW `[N, 1, s, s]`, at most
+   *   `maxBatch` per run.
+   * @returns one probability record per crop, in [0, 1], summing to 1.
+   * @throws {FerkitError} `E_IMAGE` if a crop has the wrong length; `E_INFERENCE` if the runtime fails.
+   */
+  classify(crops: readonly Float32Array[]): Promise<ExpressionProbabilities[]>;
+  /** Like `classify`, but returns the raw logits rows `[N][7]`. */
+  logits(crops: readonly Float32Array[]): Promise<Float32Array[]>;
+  dispose(): Promise<void>;
+}
+
+/** Options for {@link createExpressionClassifier}. */
+export interface ClassifierOptions {
+  /** Largest batch per ONNX run. Default 64. */
+  maxBatch?: number;
+  session?: SessionOptions;
+}
+
+/**
+ * Loads an expression classifier from ONNX bytes and its card.
+ * @remarks Weights: `models/ferkit-lite.onnx` by default, trained by `training/` on the FER2013 Training split only
+ *   (see the card's `trainedOn`, `selectedOn` and `metrics`). The card's `input.blurSigma` documents a Gaussian blur that
+ *   is part of the ONNX graph itself (it matches the blurred Training split this model learnt from).
+ * @throws {FerkitError} `E_MODEL_MISMATCH` / `E_MODEL_CHECKSUM` when the card and bytes disagree; `E_MODEL_LOAD`.
+ */
+export async function createExpressionClassifier(
+  ort: OrtModule, bytes: Uint8Array, card: unknown, options: ClassifierOptions = {},
+): Promise<ExpressionClassifier> {
+  const c = await checkExpressionCard(card, bytes);
+  const size = c.input.shape[2];
+  if (c.input.shape[3] !== size) throw new FerkitError('E_MODEL_MISMATCH', `model ${c.id}: input must be square, card says ${JSON.stringify(c.input.shape)}`);
+  const maxBatch = options.maxBatch ?? 64;
+  const session: ModelSession = await createSession(ort, c.id, bytes, options.session);
+  if (!session.inputNames.includes(c.input.name) || !session.outputNames.includes(c.output.name)) {
+    await session.release();
+    throw new FerkitError('E_MODEL_MISMATCH', `model ${c.id}: card names input '${c.input.name}' and output '${c.output.name}', the model has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`);
+  }
+  const plane = size * size;
+  const scale = 1 / c.input.std;
+  const buffer = new Float32Array(maxBatch * plane);
+
+  const logits = async (crops: readonly Float32Array[]): Promise<Float32Array[]> => {
+    const rows: Float32Array[] = [];
+    for (let start = 0; start < crops.length; start += maxBatch) {
+      const n = Math.min(maxBatch, crops.length - start);
+      const input = n === maxBatch ? buffer : new Float32Array(n * plane);
+      for (let b = 0; b < n; b++) {
+        const crop = crops[start + b]!;
+        if (crop.length !== plane) throw new FerkitError('E_IMAGE', `crop ${start + b} has ${crop.length} values, expected ${size}x${size} = ${plane}`);
+        const off = b * plane;
+        for (let i = 0; i < plane; i++) input[off + i] = (crop[i]! - c.input.mean) * scale;
+      }
+      const out = await session.run({ [c.input.name]: { data: input, dims: [n, 1, size, size] } });
+      const t = out[c.output.name]!;
+      const k = t.dims[1] ?? 0;
+      if (k !== c.labels.length) throw new FerkitError('E_MODEL_MISMATCH', `model ${c.id}: output has ${k} classes, card lists ${c.labels.length}`);
+      for (let b = 0; b < n; b++) rows.push(t.data.slice(b * k, (b + 1) * k));
+    }
+    return rows;
+  };
+
+  return {
+    id: c.id,
+    card: c,
+    inputSize: size,
+    logits,
+    async classify(crops) {
+      return (await logits(crops)).map((row) => toExpressionRecord(softmax(row)));
+    },
+    dispose: () => session.release(),
+  };
+}

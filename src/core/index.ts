@@ -1,0 +1,14 @@
+/**
+ * ferkit core: isomorphic detection + expression recognition (no Node or DOM imports).
+ * Runtimes plug in through {@link OrtModule}: `ferkit/node` passes onnxruntime-node, the web app onnxruntime-web.
+ */
+export * from './errors.js';
+export * from './labels.js';
+export * from './types.js';
+export * from './image.js';
+export * from './metrics.js';
+export * from './model-card.js';
+export * from './runtime.js';
+export * from './classifier/expression.js';
+export * from './detector/index.js';
+export * from './analyzer.js';

@@ -1,0 +1,73 @@
+import { readFile, readdir } from 'node:fs/promises';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { afterAll, beforeAll, describe, expect, test } from 'vitest';
+import { createExpressionClassifier, type ExpressionClassifier } from '../../src/core/classifier/expression.js';
+import { FerkitError } from '../../src/core/errors.js';
+import { sampleGray, wholeImageWindow } from '../../src/core/image.js';
+import { EXPRESSIONS } from '../../src/core/labels.js';
+import { readClassifierModel } from '../../src/node/models.js';
+import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
+
+let model: Awaited<ReturnType<typeof readClassifierModel>>;
+let classifier: ExpressionClassifier;
+
+beforeAll(async () => {
+  model = await readClassifierModel('ferkit-lite');
+  classifier = await createExpressionClassifier(ort, model.bytes, model.card);
+});
+afterAll(() => classifier?.dispose());
+
+describe('ferkit-lite classifier', () => {
+  test('ONNX Runtime matches the PyTorch logits recorded at export (parity fixture)', async () => {
+    const fx = JSON.parse(await readFile(new URL('../fixtures/ferkit-lite.parity.json', import.meta.url), 'utf8')) as {
+      sha256: string; pixels: number[][]; logits: number[][];
+    };
+    expect(fx.sha256).toBe((model.card as { sha256: string }).sha256);
+    const rows = await classifier.logits(fx.pixels.map((p) => Float32Array.from(p)));
+    rows.forEach((row, i) => row.forEach((v, j) => expect(Math.abs(v - fx.logits[i]![j]!)).toBeLessThan(1e-3)));
+  });
+
+  test('outputs are [N, 7] probabilities without NaN that sum to 1, batched beyond maxBatch', async () => {
+    const crops = Array.from({ length: 70 }, (_, i) => new Float32Array(48 * 48).fill((i * 37) % 256));
+    const probs = await classifier.classify(crops);
+    expect(probs).toHaveLength(70);
+    for (const p of probs) {
+      expect(Object.keys(p)).toEqual([...EXPRESSIONS]);
+      const s = Object.values(p).reduce((a, b) => a + b, 0);
+      expect(s).toBeCloseTo(1, 5);
+      for (const v of Object.values(p)) expect(Number.isNaN(v)).toBe(false);
+    }
+  });
+
+  test('BAD CALL: a crop of the wrong size is rejected with E_IMAGE', async () => {
+    await expect(classifier.classify([new Float32Array(10)])).rejects.toMatchObject({ code: 'E_IMAGE' });
+  });
+
+  test('EXPECTED FAILURE: bytes that do not match the card fail with E_MODEL_CHECKSUM; wrong label order with E_MODEL_MISMATCH', async () => {
+    const bad = model.bytes.slice(); bad[100]! ^= 0xff;
+    await expect(createExpressionClassifier(ort, bad, model.card)).rejects.toMatchObject({ code: 'E_MODEL_CHECKSUM' });
+    const card = { ...(model.card as object), labels: [...EXPRESSIONS].reverse() };
+    await expect(createExpressionClassifier(ort, model.bytes, card)).rejects.toBeInstanceOf(FerkitError);
+  });
+
+  test.skipIf(!HAS_FER2013)(`classifies a sample of FER2013 PublicTest faces well above chance ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
+    // 40 faces per class, the first in each sorted class folder; chance is 1/7 = 14 %.
+    const yTrue: number[] = [];
+    const crops: Float32Array[] = [];
+    for (const [k, name] of EXPRESSIONS.entries()) {
+      const dir = `${FER2013_DIR}/PublicTest/${name}`;
+      for (const f of (await readdir(dir)).sort().slice(0, 40)) {
+        const { data, info } = await sharp(`${dir}/${f}`).greyscale().raw().toBuffer({ resolveWithObject: true });
+        const img = { data, width: info.width, height: info.height, channels: 1 as const };
+        crops.push(sampleGray(img, wholeImageWindow(img), 48));
+        yTrue.push(k);
+      }
+    }
+    const probs = await classifier.classify(crops);
+    const correct = probs.filter((p, i) => Object.values(p).indexOf(Math.max(...Object.values(p))) === yTrue[i]).length;
+    const acc = correct / probs.length;
+    console.log(`PublicTest sample (${probs.length} faces, 40 per class): accuracy ${(100 * acc).toFixed(1)} %`);
+    expect(acc).toBeGreaterThan(0.3);
+  });
+});

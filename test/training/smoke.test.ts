@@ -1,0 +1,62 @@
+/**
+ * Training smoke run (never a real training): a few hundred FER2013 images for one epoch, exported to ONNX,
+ * loaded by ferkit and checked against the PyTorch logits. Also trains from a generated fer2013.csv.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import * as ort from 'onnxruntime-node';
+import { afterAll, describe, expect, test } from 'vitest';
+import { createExpressionClassifier } from '../../src/core/classifier/expression.js';
+import { readClassifierModel } from '../../src/node/models.js';
+import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
+
+const PY = '/usr/bin/python3';
+const TRAINING = fileURLToPath(new URL('../../training/', import.meta.url));
+const HAS_TORCH = spawnSync(PY, ['-c', 'import torch, onnx'], { stdio: 'ignore' }).status === 0;
+if (!HAS_TORCH) console.warn('skipped: Debian python3-torch/python3-onnx missing (apt-get install python3-torch python3-onnx)');
+const tmp = mkdtempSync(join(tmpdir(), 'ferkit-train-'));
+afterAll(() => rmSync(tmp, { recursive: true, force: true }));
+
+function py(args: string[]): string {
+  return execFileSync(PY, ['-m', ...args], { cwd: TRAINING, encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+}
+
+describe('training recipe (smoke)', () => {
+  test.skipIf(!HAS_TORCH || !HAS_FER2013)(`folders: 1 epoch on 300 images, export, ORT parity ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
+    const run = join(tmp, 'run');
+    const log = py(['ferkit_train.train', '--data', FER2013_DIR, '--out', run, '--limit', '300', '--epochs', '1', '--threads', '1']);
+    expect(log).toMatch(/epoch=1 /);
+    const summary = readFileSync(join(run, 'summary.csv'), 'utf8').trim().split('\n');
+    expect(summary).toHaveLength(2);
+    py(['ferkit_train.export', '--run', run, '--id', 'smoke', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
+    const model = await readClassifierModel(join(tmp, 'models', 'smoke.onnx'));
+    const card = model.card as { metrics: { publicTest: { n: number } }; training: { epochsRun: number } };
+    expect(card.metrics.publicTest.n).toBe(3589);
+    expect(card.training.epochsRun).toBe(1);
+    const classifier = await createExpressionClassifier(ort, model.bytes, model.card);
+    const fx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    const rows = await classifier.logits(fx.pixels.map((p) => Float32Array.from(p)));
+    rows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - fx.logits[i]![j]!)).toBeLessThan(1e-3)));
+    await classifier.dispose();
+  });
+
+  test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', () => {
+    // A generated CSV in the original format (emotion,pixels,Usage): no dataset pixels needed.
+    let s = 1;
+    const rnd = () => ((s = (s * 16807) % 2147483647) % 256);
+    const rows = ['emotion,pixels,Usage'];
+    for (let i = 0; i < 140; i++) {
+      const usage = i < 112 ? 'Training' : 'PublicTest';
+      rows.push(`${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},${usage}`);
+    }
+    rows.push('3,1 2 3,Training'); // a malformed row: reported and skipped
+    const csv = join(tmp, 'fer2013.csv');
+    writeFileSync(csv, rows.join('\n') + '\n');
+    const log = py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvrun'), '--epochs', '1', '--threads', '1']);
+    expect(log).toMatch(/train 112 images, val 28/);
+    expect(log).toMatch(/epoch=1 /);
+  });
+});

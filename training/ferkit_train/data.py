@@ -1,0 +1,100 @@
+"""Load FER2013 from the Kaggle folder layout or the original ``fer2013.csv``.
+
+Both return uint8 arrays ``images [N, 48, 48]`` (grayscale, 0-255) and int64 ``labels [N]`` in
+FER2013 index order (see ``EXPRESSIONS``). Decoded folders are cached as ``.npz`` next to the
+run outputs so that later runs start in a second.
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+from pathlib import Path
+
+import numpy as np
+from PIL import Image
+
+from . import EXPRESSIONS
+
+CSV_USAGE = {"training": "Training", "publictest": "PublicTest", "privatetest": "PrivateTest"}
+
+
+def load_folder(split_dir: str | os.PathLike, size: int = 48) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read ``split_dir/<class>/*.(jpg|png)``; class folder names must be FER2013 expressions."""
+    split_dir = Path(split_dir)
+    if not split_dir.is_dir():
+        raise FileNotFoundError(f"{split_dir}: not a folder (expected <split>/<class>/*.jpg)")
+    images, labels, files = [], [], []
+    for label, name in enumerate(EXPRESSIONS):
+        class_dir = split_dir / name
+        if not class_dir.is_dir():
+            continue
+        for f in sorted(class_dir.iterdir()):
+            if f.suffix.lower() not in (".jpg", ".jpeg", ".png", ".bmp"):
+                continue
+            try:
+                with Image.open(f) as im:
+                    im = im.convert("L")
+                    if im.size != (size, size):
+                        im = im.resize((size, size), Image.BOX)
+                    images.append(np.asarray(im, dtype=np.uint8))
+            except Exception as e:  # one bad file must not stop the run
+                print(f"warning: {f}: skipped ({e})")
+                continue
+            labels.append(label)
+            files.append(str(f.relative_to(split_dir)))
+    if not images:
+        raise ValueError(f"{split_dir}: no images found in class folders {EXPRESSIONS}")
+    return np.stack(images), np.asarray(labels, dtype=np.int64), files
+
+
+def load_csv(csv_path: str | os.PathLike, usage: str) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """Read the original ``fer2013.csv`` (columns emotion,pixels,Usage) for one Usage value."""
+    want = CSV_USAGE.get(usage.lower().replace("_", ""), usage)
+    images, labels, ids = [], [], []
+    with open(csv_path, newline="") as fh:
+        for row_no, row in enumerate(csv.DictReader(fh), start=2):
+            if row.get("Usage", want) != want:
+                continue
+            px = np.array(row["pixels"].split(), dtype=np.uint8)
+            if px.size != 48 * 48:
+                print(f"warning: {csv_path}:{row_no}: {px.size} pixels, expected 2304; skipped")
+                continue
+            images.append(px.reshape(48, 48))
+            labels.append(int(row["emotion"]))
+            ids.append(f"{want}:{row_no}")
+    if not images:
+        raise ValueError(f"{csv_path}: no rows with Usage={want}")
+    return np.stack(images), np.asarray(labels, dtype=np.int64), ids
+
+
+def load_split(source: str, split: str, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Load one split from a dataset root (folders) or a ``.csv`` file, with an optional npz cache."""
+    if source.lower().endswith(".csv"):
+        x, y, _ = load_csv(source, split)
+        return x, y
+    path = Path(source) / split
+    if cache_dir:
+        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        cache = Path(cache_dir) / f"{split}-{key}.npz"
+        if cache.exists():
+            z = np.load(cache)
+            return z["x"], z["y"]
+    x, y, _ = load_folder(path)
+    if cache_dir:
+        Path(cache_dir).mkdir(parents=True, exist_ok=True)
+        tmp = cache.with_suffix(".tmp.npz")
+        np.savez(tmp, x=x, y=y)
+        os.replace(tmp, cache)
+    return x, y
+
+
+def class_weights(labels: np.ndarray, power: float = 0.5) -> np.ndarray:
+    """Inverse-frequency class weights ``(N / (K * n_k)) ** power``, normalised to mean 1.
+
+    ``power=1`` is the classic balanced weighting; ``0.5`` (default) softens it so that the rare
+    *disgust* class (436 of 28,709) is helped without costing much overall accuracy.
+    """
+    counts = np.bincount(labels, minlength=len(EXPRESSIONS)).astype(np.float64)
+    w = (counts.sum() / (len(counts) * np.maximum(counts, 1))) ** power
+    return (w / w.mean()).astype(np.float32)
