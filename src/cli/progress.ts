@@ -80,6 +80,7 @@ export function createProgress(options: ProgressOptions): Progress {
     cliProgress.Presets.shades_classic,
   );
   let bar: cliProgress.SingleBar | undefined;
+  let stopped = false;
   let state = { done: 0, failed: 0 };
   const payload = (): Record<string, string | number> => ({
     failed: state.failed,
@@ -100,6 +101,9 @@ export function createProgress(options: ProgressOptions): Progress {
       else print(line);
     },
     stop() {
+      if (stopped) return;
+      stopped = true;
+      multi.update(); // flushes lines logged since the last redraw (stop() alone drops them)
       multi.stop();
     },
   };

@@ -46,7 +46,7 @@ export interface RunSummary {
   imagesPerSecond: number;
   failuresByCode: Partial<Record<FerkitErrorCode, number>>;
   failures: { file: string; code: FerkitErrorCode; message: string }[];
-  /** Present when every file sat in a folder named after an expression; otherwise `null`. */
+  /** Present when every file sat in a folder named after an expression (and at least one was scored); otherwise `null`. */
   groundTruth: GroundTruthSummary | null;
 }
 
@@ -111,7 +111,7 @@ export class SummaryBuilder {
   /** The summary after `totalMs` milliseconds of wall time. */
   finish(totalMs: number): RunSummary {
     let groundTruth: GroundTruthSummary | null = null;
-    if (this.allHaveTruth && this.files > 0) {
+    if (this.allHaveTruth && this.truthImages > 0) {
       const report = reportFromConfusion(this.confusion, this.labels);
       const noFace = this.noFaceByLabel.reduce((a, b) => a + b, 0);
       const correct = this.confusion.reduce((a, row, i) => a + row[i]!, 0);

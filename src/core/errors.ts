@@ -7,7 +7,7 @@
 export type FerkitErrorCode =
   | 'E_INPUT_EMPTY' // zero-byte input
   | 'E_INPUT_READ' // the path cannot be read (missing, permission, a folder)
-  | 'E_DECODE' // bytes are not a decodable image (corrupt, truncated, text)
+  | 'E_DECODE' // an image format ferkit reads, but the bytes are corrupt or truncated
   | 'E_UNSUPPORTED_FORMAT' // a real file of a format ferkit does not read
   | 'E_TOO_MANY_PIXELS' // decompression-bomb guard
   | 'E_IMAGE' // an in-memory image with inconsistent width/height/channels/data

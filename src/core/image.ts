@@ -75,24 +75,32 @@ export function sampleGray(image: RawImage, window: CropWindow, size: number, ou
 
 /** Options for {@link faceCropWindow}. */
 export interface AlignOptions {
-  /** Extra context around the detector box, as a fraction of its larger side (0.2 → a 1.2× square). Default 0.2. */
+  /**
+   * Extra context around the detector box, as a fraction of its larger side (0.1 → a 1.1× square). Default 0.1,
+   * which frames faces like FER2013's crops (face filling the 48×48 image, forehead partly cut).
+   */
   margin?: number;
+  /** Moves the window down by this fraction of its side, along the face's vertical axis. Default 0.05 (puts the eyes at ~40 % height as in FER2013). */
+  shiftDown?: number;
   /** Rotate so that the eye line is horizontal. Default true. */
   align?: boolean;
 }
 
 /**
- * The square crop window for a detected face: centred on the box, side `max(w, h) × (1 + margin)`,
+ * The square crop window for a detected face: centred on the box (moved down by `shiftDown × side`), side `max(w, h) × (1 + margin)`,
  * rotated by the eye-line angle (from the right-eye to the left-eye keypoint) when `align` is on.
  */
 export function faceCropWindow(face: FaceDetection, options: AlignOptions = {}): CropWindow {
-  const margin = options.margin ?? 0.2;
+  const margin = options.margin ?? 0.1;
+  const shift = options.shiftDown ?? 0.05;
   const { box, keypoints } = face;
   const side = Math.max(box.width, box.height) * (1 + margin);
   const angle = (options.align ?? true)
     ? Math.atan2(keypoints.leftEye.y - keypoints.rightEye.y, keypoints.leftEye.x - keypoints.rightEye.x)
     : 0;
-  return { cx: box.x + box.width / 2, cy: box.y + box.height / 2, width: side, height: side, angle };
+  // "down" in the rotated face frame is (−sin, cos) in image coordinates
+  const d = shift * side;
+  return { cx: box.x + box.width / 2 - d * Math.sin(angle), cy: box.y + box.height / 2 + d * Math.cos(angle), width: side, height: side, angle };
 }
 
 /** The window covering the whole image (for inputs that are already face crops). */

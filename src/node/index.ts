@@ -66,7 +66,8 @@ export interface Analyzer {
  * @throws {FerkitError} `E_OPTION` for bad options; `E_MODEL_LOAD`, `E_MODEL_CHECKSUM`, `E_MODEL_MISMATCH` for model problems.
  */
 export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Analyzer> {
-  const session = options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : undefined;
+  // logSeverityLevel 3: errors only (ORT otherwise warns about unused initializers in the BlazeFace graphs).
+  const session = { logSeverityLevel: 3 as const, ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}) };
   const model = await readClassifierModel(options.classifier?.model ?? DEFAULT_CLASSIFIER);
   const classifier = await createExpressionClassifier(ort, model.bytes, model.card, { session });
   let detector = null;

@@ -311,7 +311,7 @@ describe.skipIf(!hasShared)(`real photos in ../shared/media${sharedNote}`, () =>
     expectGolden(faces, 'justin.jpg');
   });
 
-  test('EXPECTED FAILURE to find a face: no-faces.jpg (a cartoon) gives none', async () => {
+  test('no-faces.jpg (cartoon creatures, no human face): none', async () => {
     expect(await detector.detect(await decode(new URL('no-faces.jpg', SHARED)))).toEqual([]);
   });
 });

@@ -94,3 +94,129 @@ def ferkit_lite(num_classes: int = 7, **kw) -> nn.Module:
     with a stride-2 stem so that the separable blocks run at 24, 12 and 6 px: 3x cheaper to train on a CPU
     than running the first block at 48 px."""
     return MiniXception(num_classes, stem=32, widths=(64, 128, 256), stem_stride=2, dropout=kw.pop("dropout", 0.1), **kw)
+
+
+# ---------------------------------------------------------------------------------------------------------------
+# Comparison family (issue: accuracy). Same input/output contract; sized to train on 2 CPU cores in a few hours.
+# ---------------------------------------------------------------------------------------------------------------
+
+class VGG(nn.Module):
+    """VGG-style: stacks of 3x3 conv-BN-ReLU with 2x2 max-pool, then global average pooling and a small head."""
+
+    def __init__(self, num_classes: int = 7, widths: tuple[int, ...] = (32, 64, 128, 256), convs_per_stage: int = 2,
+                 dropout: float = 0.3):
+        super().__init__()
+        layers, cin = [], 1
+        for w in widths:
+            for _ in range(convs_per_stage):
+                layers.append(conv_bn_relu(cin, w))
+                cin = w
+            layers.append(nn.MaxPool2d(2))
+        self.features = nn.Sequential(*layers)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.features(x))
+
+
+class SqueezeExcite(nn.Module):
+    """Squeeze-and-excitation channel attention (Hu et al. 2018)."""
+
+    def __init__(self, c: int, reduction: int = 8):
+        super().__init__()
+        self.fc = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Conv2d(c, c // reduction, 1), nn.ReLU(inplace=True),
+                                nn.Conv2d(c // reduction, c, 1), nn.Sigmoid())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.fc(x)
+
+
+class BasicBlock(nn.Module):
+    """ResNet basic block (two 3x3 convs), optionally with squeeze-and-excitation before the residual add."""
+
+    def __init__(self, cin: int, cout: int, stride: int = 1, se: bool = False):
+        super().__init__()
+        self.body = nn.Sequential(conv_bn_relu(cin, cout, 3, stride), nn.Conv2d(cout, cout, 3, 1, 1, bias=False),
+                                  nn.BatchNorm2d(cout))
+        self.se = SqueezeExcite(cout) if se else nn.Identity()
+        self.shortcut = nn.Identity() if stride == 1 and cin == cout else nn.Sequential(
+            nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout))
+        self.act = nn.ReLU(inplace=True)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.act(self.se(self.body(x)) + self.shortcut(x))
+
+
+class ResNet(nn.Module):
+    """ResNet-18-style: a stride-2 3x3 stem (48 -> 24 px), four stages of basic blocks (strides 1, 2, 2, 2), GAP, linear."""
+
+    def __init__(self, num_classes: int = 7, widths: tuple[int, ...] = (32, 64, 128, 256), blocks: int = 2,
+                 se: bool = False, dropout: float = 0.2):
+        super().__init__()
+        self.stem = conv_bn_relu(1, widths[0], 3, 2)
+        stages, cin = [], widths[0]
+        for i, w in enumerate(widths):
+            for b in range(blocks):
+                stages.append(BasicBlock(cin, w, 2 if (b == 0 and i > 0) else 1, se))
+                cin = w
+        self.stages = nn.Sequential(*stages)
+        self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(dropout), nn.Linear(cin, num_classes))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.head(self.stages(self.stem(x)))
+
+
+class SpatialTransformer(nn.Module):
+    """Spatial transformer (Jaderberg et al. 2015): a small localisation net predicts an affine warp of the input,
+    initialised to the identity, so the classifier can attend to (zoom into, re-centre) the informative region."""
+
+    def __init__(self):
+        super().__init__()
+        self.loc = nn.Sequential(
+            nn.Conv2d(1, 8, 5, 2, 2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
+            nn.Conv2d(8, 16, 3, 1, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+            nn.Linear(16 * 9, 32), nn.ReLU(inplace=True), nn.Linear(32, 6))
+        nn.init.zeros_(self.loc[-1].weight)
+        with torch.no_grad():
+            self.loc[-1].bias.copy_(torch.tensor([1, 0, 0, 0, 1, 0], dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        theta = self.loc(x).view(-1, 2, 3)
+        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        return torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="border")
+
+
+class AttentionCNN(nn.Module):
+    """Attention model: a spatial transformer in front of a small VGG-style CNN."""
+
+    def __init__(self, num_classes: int = 7):
+        super().__init__()
+        self.stn = SpatialTransformer()
+        self.cnn = VGG(num_classes, widths=(32, 64, 128), convs_per_stage=2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.cnn(self.stn(x))
+
+
+@register("vgg")
+def vgg(num_classes: int = 7, **kw) -> nn.Module:
+    """VGG-style base model (the seeds' comparison), 8 conv layers, 32-256 channels (~1.2M parameters)."""
+    return VGG(num_classes, **kw)
+
+
+@register("resnet")
+def resnet(num_classes: int = 7, **kw) -> nn.Module:
+    """ResNet-18-style, 32-256 channels (~2.8M parameters)."""
+    return ResNet(num_classes, **kw)
+
+
+@register("se_resnet")
+def se_resnet(num_classes: int = 7, **kw) -> nn.Module:
+    """SE-ResNet: the ResNet above with squeeze-and-excitation in every block."""
+    return ResNet(num_classes, se=True, **kw)
+
+
+@register("stn_cnn")
+def stn_cnn(num_classes: int = 7, **kw) -> nn.Module:
+    """Attention model: spatial transformer + small VGG-style CNN."""
+    return AttentionCNN(num_classes, **kw)
