@@ -9,6 +9,9 @@ import { LABEL_SET_IDS } from '../core/labels.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
 import { OUTPUT_FORMATS } from '../node/output.js';
 import { bundledSamplePhoto, runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
+import { CSV_USAGES, DATASET_PRESET_IDS } from '../node/datasets.js';
+import { parseMapOption, runEvaluate, type EvaluateCliOptions } from './evaluate.js';
+import { registerVideoCommand } from './video.js';
 import {
   DETECTOR_CHOICES, defaultConcurrency, parseInteger, parsePixels, parseProbability, type AnalyzeCliOptions,
 } from './options.js';
@@ -108,6 +111,44 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .action(async (inputs: string[], opts: Omit<AnalyzeCliOptions, 'cropped' | 'quiet'> & { cropped?: boolean; quiet?: boolean }) => {
       exitCode = await runAnalyze(inputs, { ...opts, cropped: opts.cropped === true, quiet: opts.quiet === true }, full);
     });
+
+  program
+    .command('evaluate')
+    .summary('measure a classifier on a labelled dataset: accuracy, F1, confusion matrix, calibration')
+    .description('Score an expression classifier on a labelled dataset: a folder in the Kaggle layout (<root>/<class>/*.jpg, '
+      + 'class folders named like the FER2013 expressions), the original fer2013.csv (emotion,pixels,Usage), or another '
+      + 'dataset\'s class folders with a label mapping. Images are face crops unless --detect is given.')
+    .argument('<dataset>', 'dataset folder or fer2013.csv file')
+    .option('--split <name>', 'split folder to evaluate when <dataset> holds Training/, PublicTest/, ...')
+    .addOption(new Option('--usage <usage>', 'rows of fer2013.csv to evaluate (its Usage column)').choices(CSV_USAGES))
+    .addOption(new Option('--preset <name>', 'built-in label mapping: ck+ (anger, contempt→drop, sadness, ...) or jaffe (AN, DI, FE, HA, NE, SA, SU)').choices(DATASET_PRESET_IDS))
+    .addOption(new Option('--map <pairs>', 'label mapping, e.g. anger=angry,sadness=sad,contempt=drop (over --preset)').argParser(parseMapOption))
+    .option('--model <path>', 'expression classifier .onnx (its .card.json beside it; default: the bundled model)')
+    .addOption(new Option('--labels <set>', 'label set that truth and predictions are projected to').choices(LABEL_SET_IDS).default('7'))
+    .option('--detect', 'detect faces first and classify the largest one (for uncropped photos); no face counts as a miss')
+    .option('--json', 'print the report as JSON on stdout instead of the table')
+    .option('--report <dir>', 'write report.md, report.html, confusion.svg, reliability.svg and metrics.json into this folder')
+    .addOption(new Option('-j, --concurrency <n>', 'images read at once').argParser(parseInteger(1, 256)).default(8))
+    .addOption(new Option('--batch-size <n>', 'crops per classifier run').argParser(parseInteger(1, 4096)).default(64))
+    .addOption(new Option('--max-pixels <n>', 'refuse images larger than this, e.g. 100M').argParser(parsePixels).default(DEFAULT_MAX_PIXELS, '100M'))
+    .option('-q, --quiet', 'no progress (skipped files are still listed on stderr)')
+    .addHelpText('after', `
+Examples:
+  $ ferkit evaluate fer2013/PublicTest                      # Kaggle layout: PublicTest/angry/*.jpg, ...
+  $ ferkit evaluate fer2013 --split PublicTest --report out/eval
+  $ ferkit evaluate fer2013.csv --usage PrivateTest --json > metrics.json
+  $ ferkit evaluate CK+48 --preset ck+ --labels 6           # anger→angry, sadness→sad, contempt dropped
+  $ ferkit evaluate photos/ --map joy=happy,other=drop --detect
+
+Reports accuracy, top-2 accuracy, per-class precision/recall/F1, macro-F1, Hamming loss, the confusion matrix and the
+expected calibration error (15 bins of the max probability). Exit codes: 0 every sample read, 1 some were skipped
+(each listed on stderr), 2 bad command line or dataset layout, 130 interrupted.`)
+    .action(async (dataset: string, opts: Omit<EvaluateCliOptions, 'detect' | 'json' | 'quiet'> & { detect?: boolean; json?: boolean; quiet?: boolean }) => {
+      exitCode = await runEvaluate(dataset, { ...opts, detect: opts.detect === true, json: opts.json === true, quiet: opts.quiet === true },
+        { io: full.io, handleSignals: full.handleSignals });
+    });
+
+  registerVideoCommand(program, full, (code) => { exitCode = code; });
 
   try {
     await program.parseAsync([...argv]);

@@ -12,3 +12,6 @@ export * from './runtime.js';
 export * from './classifier/expression.js';
 export * from './detector/index.js';
 export * from './analyzer.js';
+export * from './tracker.js';
+export * from './smoothing.js';
+export * from './video.js';

@@ -25,19 +25,22 @@ export interface AnnotateOptions {
   quality?: number;
 }
 
-/** Box and text colour per label (any label set); unknown labels are white. */
-const COLOURS: Record<string, string> = {
+/** Box and text colour per label (any label set); unknown labels are white. Shared with the video overlay. */
+export const COLOURS: Readonly<Record<string, string>> = {
   angry: '#e53935', disgust: '#8e24aa', fear: '#fb8c00', happy: '#fdd835', sad: '#1e88e5', surprise: '#00bcd4',
   neutral: '#bdbdbd', positive: '#43a047', negative: '#e53935',
 };
 
-const FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
+/** Font stack of every SVG overlay. */
+export const FONT = "DejaVu Sans, Liberation Sans, Arial, Helvetica, sans-serif";
 
-const xml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
-const f1 = (n: number): string => n.toFixed(1);
+/** Escapes text for SVG/XML. */
+export const xml = (s: string): string => s.replace(/[<>&"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** A coordinate with one decimal. */
+export const f1 = (n: number): string => n.toFixed(1);
 
 /** Black or white text, whichever reads better on `hex`. */
-function textOn(hex: string): string {
+export function textOn(hex: string): string {
   const n = Number.parseInt(hex.slice(1), 16);
   const lum = 0.299 * ((n >> 16) & 255) + 0.587 * ((n >> 8) & 255) + 0.114 * (n & 255);
   return lum > 140 ? '#000' : '#fff';

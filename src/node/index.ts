@@ -21,6 +21,9 @@ import { DEFAULT_CLASSIFIER, readClassifierModel, readDetectorModels } from './m
 export * from '../core/index.js';
 export { decodeImage, readImageBytes, DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS } from './decode.js';
 export { readClassifierModel, readDetectorModels, packageRoot, DEFAULT_CLASSIFIER } from './models.js';
+export {
+  analyzeVideoFile, probeVideo, decodeVideoFrames, type VideoFileOptions, type VideoFileResult, type VideoProbe,
+} from './video.js';
 
 /** Options of {@link createAnalyzer}; validated once, immutable afterwards. */
 export interface AnalyzerOptions {

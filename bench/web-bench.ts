@@ -1,0 +1,234 @@
+/**
+ * Browser benchmark: builds the web app, serves it on 127.0.0.1 with `ferkit serve`'s server, and drives Debian's
+ * Chromium (headless, WASM backend) with a fake camera fed from a Y4M of `../shared/media/test.mp4` (640×480, one face).
+ * Prints and writes `results/web-bench.json`: analysed frames per second, worker time per frame, and the time from
+ * page load to the first result (cold: empty cache; warm: models from the Cache API).
+ *
+ * Run: `npm run bench:web` (= `npm run build && node dist/bench/web-bench.js [--seconds 20]`).
+ * Also saves `results/screenshots/web-{live,monitor}.png`. The helpers are exported for `test/web/app.test.ts`.
+ */
+import { execFileSync, spawnSync } from 'node:child_process';
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join, resolve } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import type { Browser, BrowserContext, Page } from 'playwright-core';
+import { startStaticServer, type StaticServer } from '../src/server/static.js';
+
+/** The repository root (this file is `bench/web-bench.ts` or `dist/bench/web-bench.js`). */
+export const REPO = (() => {
+  let dir = dirname(fileURLToPath(import.meta.url));
+  while (!existsSync(join(dir, 'web', 'vite.config.ts'))) {
+    const up = dirname(dir);
+    if (up === dir) throw new Error('cannot find the repository root (web/vite.config.ts)');
+    dir = up;
+  }
+  return dir;
+})();
+export const WEB_DIST = join(REPO, 'dist', 'web');
+export const TEST_VIDEO = resolve(REPO, '..', 'shared', 'media', 'test.mp4');
+export const CHROMIUM = process.env.FERKIT_CHROMIUM ?? '/usr/bin/chromium';
+
+/** Why the browser checks cannot run here, or null when they can. */
+export function browserSkipReason(): string | null {
+  if (!existsSync(CHROMIUM)) return `no Chromium at ${CHROMIUM} (apt-get install chromium, or set FERKIT_CHROMIUM)`;
+  if (spawnSync('ffmpeg', ['-version'], { stdio: 'ignore' }).status !== 0) return 'ffmpeg is not installed (apt-get install ffmpeg)';
+  if (!existsSync(TEST_VIDEO)) return `${TEST_VIDEO} is missing (../shared is not checked out)`;
+  return null;
+}
+
+/** Builds the app into `dist/web` with Vite (about 3 s). */
+export async function buildWebApp(): Promise<void> {
+  const { build } = await import('vite');
+  await build({ configFile: join(REPO, 'web', 'vite.config.ts'), logLevel: 'warn' });
+}
+
+/**
+ * Makes a 640×480 Y4M (yuv420p) from `src` for Chromium's fake camera: scaled to 480 px high, centre-cropped to 4:3.
+ * @returns the Y4M path inside `dir`.
+ */
+export function makeY4m(src: string, dir: string, fps = 30): string {
+  const out = join(dir, 'camera.y4m');
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', src, '-vf', `scale=-2:480,crop=640:480,fps=${fps}`, '-pix_fmt', 'yuv420p', out]);
+  return out;
+}
+
+/** Launches headless Chromium with a fake camera playing `y4m` (or a denied/absent camera when `y4m` is null). */
+export async function launchChromium(
+  y4m: string | null, userDataDir: string, options: { denyCamera?: boolean; noCamera?: boolean } = {},
+): Promise<BrowserContext> {
+  const { chromium } = await import('playwright-core');
+  const args = [
+    '--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking',
+    '--disable-component-update', '--disable-sync',
+  ];
+  if (!options.noCamera) args.push('--use-fake-device-for-media-stream');
+  if (!options.denyCamera) args.push('--use-fake-ui-for-media-stream');
+  if (y4m && !options.noCamera) args.push(`--use-file-for-fake-video-capture=${y4m}`);
+  return chromium.launchPersistentContext(userDataDir, {
+    executablePath: CHROMIUM,
+    headless: true,
+    args,
+    viewport: { width: 1360, height: 900 },
+    acceptDownloads: true,
+  });
+}
+
+/** The figures the page exposes as `window.ferkitStats` (see web/src/main.ts). */
+export interface PageStats {
+  ready: boolean; backend: string | null; threads: number | null; crossOriginIsolated: boolean;
+  modelsReadyMs: number | null; cameraReadyMs: number | null; firstResultMs: number | null; firstFaceMs: number | null;
+  frames: number; framesWithFace: number; fps: number; workerMs: number; lastLabels: string[]; errors: string[]; cameraError: string | null;
+}
+
+export const pageStats = (page: Page): Promise<PageStats> => page.evaluate('window.ferkitStats') as Promise<PageStats>;
+
+/** Waits until the page has analysed a frame with a face (or failed). */
+export async function waitForFace(page: Page, timeoutMs = 90_000): Promise<PageStats> {
+  const t0 = Date.now();
+  for (;;) {
+    const s = await pageStats(page).catch(() => null);
+    if (s && s.errors.length) throw new Error(`the page reported: ${s.errors.join(' | ')}`);
+    if (s && s.cameraError) throw new Error(`camera error on the page: ${s.cameraError}`);
+    if (s && s.firstFaceMs !== null) return s;
+    if (Date.now() - t0 > timeoutMs) throw new Error(`no face result within ${timeoutMs} ms; last stats ${JSON.stringify(s)}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** Everything a browser run needs; `close()` undoes it. */
+export interface WebRig { server: StaticServer; context: BrowserContext; page: Page; dir: string; close(): Promise<void> }
+
+/** Serves `dist/web` on 127.0.0.1 and opens the app in Chromium with the fake camera. */
+export async function openApp(
+  y4m: string | null, query = '', options: { denyCamera?: boolean; noCamera?: boolean; userDataDir?: string; initScript?: string } = {},
+): Promise<WebRig> {
+  const server = await startStaticServer({ root: WEB_DIST, host: '127.0.0.1', port: 0 });
+  const dir = options.userDataDir ?? mkdtempSync(join(tmpdir(), 'ferkit-chromium-'));
+  let context: BrowserContext;
+  try {
+    context = await launchChromium(y4m, dir, options);
+  } catch (err) {
+    await server.close();
+    throw err;
+  }
+  const page = context.pages()[0] ?? (await context.newPage());
+  const consoleLines: string[] = [];
+  page.on('console', (m) => consoleLines.push(`${m.type()}: ${m.text()}`));
+  page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
+  (page as Page & { consoleLines?: string[] }).consoleLines = consoleLines;
+  if (options.initScript) await context.addInitScript(options.initScript);
+  await page.goto(`${server.url}${query}`);
+  return {
+    server, context, page, dir,
+    async close() {
+      await context.close().catch(() => undefined);
+      await server.close();
+      if (!options.userDataDir) rmSync(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+/** One timed page load: first result, then frames/s over `seconds`. */
+async function measure(y4m: string, userDataDir: string, seconds: number, query: string): Promise<Record<string, unknown>> {
+  const rig = await openApp(y4m, query, { userDataDir });
+  try {
+    const first = await waitForFace(rig.page);
+    await new Promise((r) => setTimeout(r, 2000)); // let the JIT and the caches settle
+    const a = await pageStats(rig.page);
+    const t0 = Date.now();
+    await new Promise((r) => setTimeout(r, seconds * 1000));
+    const b = await pageStats(rig.page);
+    const wall = (Date.now() - t0) / 1000;
+    return {
+      backend: b.backend, threads: b.threads, crossOriginIsolated: b.crossOriginIsolated,
+      modelsReadyMs: round(first.modelsReadyMs), cameraReadyMs: round(first.cameraReadyMs),
+      firstResultMs: round(first.firstResultMs), firstFaceMs: round(first.firstFaceMs),
+      fps: round((b.frames - a.frames) / wall, 2), framesMeasured: b.frames - a.frames, seconds: round(wall, 2),
+      framesWithFaceShare: round((b.framesWithFace - a.framesWithFace) / Math.max(1, b.frames - a.frames), 3),
+      workerMsPerFrame: round(b.workerMs, 2), labelsSeen: b.lastLabels,
+    };
+  } finally {
+    await rig.close();
+  }
+}
+
+/** Screenshots of the live view and of a running monitoring session into `dir`. */
+export async function takeScreenshots(y4m: string, dir: string): Promise<string[]> {
+  mkdirSync(dir, { recursive: true });
+  const rig = await openApp(y4m);
+  try {
+    await waitForFace(rig.page);
+    await new Promise((r) => setTimeout(r, 6000)); // fill the valence timeline a little
+    const live = join(dir, 'web-live.png');
+    await rig.page.screenshot({ path: live });
+    await rig.page.click('[data-tab=monitor]');
+    await rig.page.fill('#inp-threshold', '2');
+    await rig.page.dispatchEvent('#inp-threshold', 'change');
+    await rig.page.click('#btn-session');
+    await new Promise((r) => setTimeout(r, 8000));
+    const monitor = join(dir, 'web-monitor.png');
+    await rig.page.screenshot({ path: monitor });
+    return [live, monitor];
+  } finally {
+    await rig.close();
+  }
+}
+
+const round = (v: number | null, d = 1): number | null => (v === null ? null : Math.round(v * 10 ** d) / 10 ** d);
+
+async function main(): Promise<void> {
+  const skip = browserSkipReason();
+  if (skip) {
+    console.error(`web-bench: cannot run: ${skip}`);
+    process.exitCode = 1;
+    return;
+  }
+  const seconds = process.argv.includes('--seconds') ? Number(process.argv[process.argv.indexOf('--seconds') + 1]) : 15;
+  const tmp = mkdtempSync(join(tmpdir(), 'ferkit-web-bench-'));
+  try {
+    console.error('building the web app…');
+    await buildWebApp();
+    const y4m = makeY4m(TEST_VIDEO, tmp, 30);
+    const profile = join(tmp, 'profile');
+    mkdirSync(profile);
+    const runs: Record<string, Record<string, unknown>> = {};
+    console.error('cold load (empty profile)…');
+    runs.wasmCold = await measure(y4m, profile, seconds, '?backend=wasm');
+    console.error('warm load (models in the Cache API)…');
+    runs.wasmWarm = await measure(y4m, profile, seconds, '?backend=wasm');
+    console.error('WASM with 2 threads…');
+    runs.wasm2Threads = await measure(y4m, profile, seconds, '?backend=wasm&threads=2');
+    console.error('screenshots…');
+    const shots = (await takeScreenshots(y4m, join(REPO, 'results', 'screenshots'))).map((f) => f.slice(REPO.length + 1));
+    const chromiumVersion = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
+    const report = {
+      what: 'ferkit web app in headless Chromium: fake camera 640x480 @ 30 fps from ../shared/media/test.mp4 (one face), '
+        + 'detector blazeface-front (tiling off), classifier ferkit-lite, tracking + smoothing, in a Web Worker; '
+        + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
+        + 'threads: the app default is min(4, cores - 1)',
+      load: { loadAverage1m: Math.round(loadavg()[0]! * 100) / 100, note: 'other work on the machine (e.g. model training) shares the cores' },
+      date: new Date().toISOString(),
+      machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version, chromium: chromiumVersion },
+      video: { file: '../shared/media/test.mp4', y4mBytes: statSync(y4m).size, size: '640x480', fps: 30 },
+      target: { fps: 15 },
+      runs,
+      screenshots: shots,
+    };
+    mkdirSync(join(REPO, 'results'), { recursive: true });
+    writeFileSync(join(REPO, 'results', 'web-bench.json'), `${JSON.stringify(report, null, 2)}\n`);
+    console.log(JSON.stringify(report, null, 2));
+    const fps = runs.wasmCold.fps as number;
+    console.error(`\nfps (WASM, ${runs.wasmCold.threads} threads): ${fps} (target >= 15); first result: cold ${runs.wasmCold.firstResultMs} ms, warm ${runs.wasmWarm.firstResultMs} ms`);
+    console.error('wrote results/web-bench.json');
+  } finally {
+    rmSync(tmp, { recursive: true, force: true });
+  }
+}
+
+if (process.argv[1] && import.meta.url === pathToFileURL(resolve(process.argv[1])).href) {
+  main().catch((err: unknown) => {
+    console.error(err);
+    process.exitCode = 1;
+  });
+}

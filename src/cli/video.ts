@@ -1,0 +1,229 @@
+/**
+ * `ferkit video <file>`: tracks faces through a video and smooths their expressions over time. A thin adapter over
+ * `analyzeVideoFile` (src/node/video.ts): per-frame JSON Lines to stdout or `--jsonl`, progress and the summary to
+ * stderr. Exit code 0 when the whole video was analysed, 1 when it is corrupt or truncated (the outputs then hold
+ * every frame before the error) or cannot be read, 2 for usage errors, 130 when interrupted (outputs kept).
+ */
+import { basename } from 'node:path';
+import { type Command, InvalidArgumentError, Option } from 'commander';
+import { FerkitError } from '../core/errors.js';
+import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
+import type { ExpressionTime, VideoSummary } from '../core/video.js';
+import type { VideoFileError, VideoFileOptions, VideoFileResult } from '../node/video.js';
+import { streamSink, type TextSink } from '../node/output.js';
+import type { AnalyzeDeps } from './analyze.js';
+import { DETECTOR_CHOICES, parseInteger, parseProbability, type DetectorChoice } from './options.js';
+import { createProgress, formatDuration } from './progress.js';
+
+/** Parsed options of `ferkit video`. */
+export interface VideoCliOptions {
+  fps?: number;
+  /** A file; `'-'` or absent: stdout; `false` (`--no-jsonl`): none. */
+  jsonl?: string | false;
+  tracks?: string;
+  annotate?: string;
+  summary?: string;
+  detectEvery: number;
+  halfLife: number;
+  /** `false` with `--no-hysteresis`. */
+  hysteresis: boolean;
+  margin: number;
+  dwell: number;
+  maxAge: number;
+  labels: LabelSetId;
+  detector: DetectorChoice;
+  minScore?: number;
+  minFace?: number;
+  model?: string;
+  threads?: number;
+  ffmpeg?: string;
+  ffprobe?: string;
+  quiet: boolean;
+}
+
+/** Dependencies of {@link runVideo}: the CLI's streams and signal handling, and (tests) the file analyser. */
+export interface VideoDeps extends Pick<AnalyzeDeps, 'io' | 'handleSignals'> {
+  analyzeVideoFile?: (file: string, options: VideoFileOptions) => Promise<VideoFileResult>;
+}
+
+/** A frame rate: a number in (0, 1000]. */
+export function parseFps(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1000) throw new InvalidArgumentError('expected frames per second, a number above 0 and up to 1000, e.g. 5 or 2.5.');
+  return n;
+}
+
+const EXAMPLES = `
+Examples:
+  $ ferkit video clip.mp4 > frames.jsonl             # every frame: tracked faces, raw and smoothed expressions
+  $ ferkit video clip.mp4 --fps 5 --jsonl frames.jsonl --tracks tracks.csv --summary report/
+  $ ferkit video clip.mp4 --annotate clip.annotated.mp4 --no-jsonl
+                                                     # boxes, track ids and smoothed labels drawn into a new video
+  $ ferkit video clip.mp4 --detect-every 3 --half-life 600 --no-jsonl --summary report/
+
+Each JSONL line is one frame: {frameIndex, timestampMs, width, height, detectorRan, labelSet, faces: [{trackId, box,
+boxSource, keypoints, score, probabilities, label, labelScore, valence, smoothed: {probabilities, label, labelScore,
+valence, valenceScore}, displayLabel}], timingsMs}. "probabilities"/"label" are the frame's raw output, "smoothed"
+the track's exponential moving average (half-life in ms, independent of the frame rate), "displayLabel" the label
+after hysteresis. --tracks writes the same per face as CSV rows; --summary writes summary.json (per track and overall:
+dominant expression, time share per expression, mean valence, duration) and chart.svg/chart.png.
+
+Needs ffmpeg and ffprobe (Debian/Ubuntu: apt-get install ffmpeg). A corrupt or truncated video ends with exit code 1
+and an error naming the file; every output then holds the frames analysed before the error.`;
+
+/**
+ * Adds `ferkit video` to `program`. The action's exit code goes to `setExitCode`.
+ * @example registerVideoCommand(program, deps, (code) => { exitCode = code; });
+ */
+export function registerVideoCommand(program: Command, deps: VideoDeps, setExitCode: (code: number) => void): Command {
+  return program
+    .command('video')
+    .summary('track faces through a video file and smooth their expressions over time')
+    .description('Decode a video with ffmpeg, detect and track faces (stable ids), classify each face on every analysed '
+      + 'frame and smooth its probabilities over time. Per-frame results go to stdout as JSON Lines (or --jsonl).')
+    .argument('<file>', 'video file (anything ffmpeg reads: mp4, mov, mkv, webm, avi, ...)')
+    .addOption(new Option('--fps <n>', 'analyse this many frames per second (default: every frame)').argParser(parseFps))
+    .option('--jsonl <file>', 'write per-frame JSON Lines to this file (atomically) instead of stdout')
+    .option('--no-jsonl', 'no per-frame JSON Lines at all')
+    .option('--tracks <file>', 'write a CSV timeline: one row per track per analysed frame')
+    .option('--annotate <file.mp4>', 'write the video with boxes, track ids and smoothed labels drawn (H.264 MP4)')
+    .option('--summary <dir>', 'write summary.json and a chart of valence and expression shares (chart.svg, chart.png)')
+    .addOption(new Option('--detect-every <k>', 'run the face detector on every k-th frame; boxes are tracked in between')
+      .argParser(parseInteger(1, 1000)).default(1))
+    .addOption(new Option('--half-life <ms>', 'half-life of the probability smoothing in ms (0 = none)').argParser(parseInteger(0, 3_600_000)).default(400))
+    .option('--no-hysteresis', 'display the smoothed argmax as it is (no margin or dwell time)')
+    .addOption(new Option('--margin <p>', 'hysteresis: a new label must lead the shown one by this probability').argParser(parseProbability).default(0.1))
+    .addOption(new Option('--dwell <ms>', 'hysteresis: ...for at least this many ms').argParser(parseInteger(0, 60_000)).default(200))
+    .addOption(new Option('--max-age <ms>', 'a face unseen for longer than this gets a new track id when it returns').argParser(parseInteger(0, 600_000)).default(1000))
+    .addOption(new Option('--labels <set>', 'label set of the displayed label and the shares').choices(LABEL_SET_IDS).default('7'))
+    .addOption(new Option('--detector <model>', 'BlazeFace model; auto: front up to 640 px on the longer side, else back').choices(DETECTOR_CHOICES).default('auto'))
+    .addOption(new Option('--min-score <p>', 'minimum detection score, 0 to 1 (default: the detector\'s)').argParser(parseProbability))
+    .addOption(new Option('--min-face <px>', 'ignore faces narrower than this many pixels').argParser(parseInteger(0, 100_000)))
+    .option('--model <path>', 'expression classifier .onnx (its .card.json beside it; default: the bundled model)')
+    .addOption(new Option('--threads <n>', 'ONNX Runtime threads per model (default: ONNX Runtime\'s choice)').argParser(parseInteger(1, 64)))
+    .option('--ffmpeg <path>', 'ffmpeg to use (default: ffmpeg on the PATH)')
+    .option('--ffprobe <path>', 'ffprobe to use (default: ffprobe on the PATH)')
+    .option('-q, --quiet', 'no progress and no summary on stderr (errors are still printed)')
+    .addHelpText('after', EXAMPLES)
+    .action(async (file: string, opts: Omit<VideoCliOptions, 'quiet'> & { quiet?: boolean }) => {
+      setExitCode(await runVideo(file, { ...opts, quiet: opts.quiet === true }, deps));
+    });
+}
+
+const pct = (x: number): string => `${(x * 100).toFixed(1)}%`;
+const signed = (x: number | null): string => (x === null ? 'n/a' : `${x >= 0 ? '+' : ''}${x.toFixed(2)}`);
+
+/** One line of shares: the labels with time, largest first. */
+function sharesLine(t: ExpressionTime): string {
+  const parts = Object.entries(t.shares).filter(([, s]) => s > 0).sort((a, b) => b[1] - a[1]).map(([l, s]) => `${l} ${pct(s)}`);
+  return parts.length ? parts.join(', ') : 'no face';
+}
+
+/** The end-of-run summary for stderr (several lines, no trailing newline). */
+export function formatVideoSummary(r: VideoFileResult): string {
+  const s: VideoSummary = r.summary;
+  const lines: string[] = [];
+  lines.push(`ferkit video: ${basename(r.file)} ${r.probe.width}x${r.probe.height}, ${s.frames} frames at ${+r.fps.toFixed(3)} fps `
+    + `(${formatDuration(s.durationMs / 1000)} of video) in ${formatDuration(r.wallMs / 1000)}: ${r.framesPerSecond.toFixed(1)} frames/s, `
+    + `${r.realTimeFactor.toFixed(2)}x real time; detector ran on ${s.detectorRuns} frames (${r.models.detector}), `
+    + `${s.framesWithFaces} frames with a face`);
+  const shown = s.tracks.slice(0, 20);
+  for (const t of shown) {
+    lines.push(`  track ${t.trackId}: ${formatDuration(t.durationMs / 1000)} from ${formatDuration(t.firstMs / 1000)}, `
+      + `dominant ${t.dominant ?? 'n/a'}; ${sharesLine(t)}; mean valence ${signed(t.meanValence)}`);
+  }
+  if (s.tracks.length > shown.length) lines.push(`  ... and ${s.tracks.length - shown.length} more tracks (all in the summary file)`);
+  lines.push(`  overall (label set ${s.labelSet}): ${s.tracks.length} track${s.tracks.length === 1 ? '' : 's'}, `
+    + `dominant ${s.overall.dominant ?? 'n/a'}; ${sharesLine(s.overall)}; mean valence ${signed(s.overall.meanValence)}`);
+  const outs = Object.entries(r.outputs).filter(([k, v]) => v !== null && k !== 'chart').map(([k, v]) => `${k} ${v}`);
+  if (outs.length) lines.push(`  outputs: ${outs.join(', ')}`);
+  return lines.join('\n');
+}
+
+/**
+ * Runs `ferkit video` with parsed options.
+ * @returns the exit code: 0 done, 1 the video could not be read or ended in a decode error, 2 usage error, 130 interrupted.
+ */
+export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoDeps): Promise<number> {
+  const { io } = deps;
+  const say = (line: string): void => void io.stderr.write(`${line}\n`);
+  const progress = createProgress({ stream: io.stderr, isTTY: io.stderrIsTTY, quiet: opts.quiet });
+  const cleanups: (() => void)[] = [() => progress.stop()];
+  let stopRequested = false;
+  let stdoutError: Error | undefined;
+  try {
+    let jsonl: string | TextSink | undefined;
+    if (opts.jsonl === undefined || opts.jsonl === '-') {
+      jsonl = streamSink(io.stdout);
+      const onError = (err: Error): void => { stdoutError = err; stopRequested = true; };
+      io.stdout.on('error', onError);
+      cleanups.push(() => io.stdout.off('error', onError));
+    } else if (opts.jsonl !== false) {
+      jsonl = opts.jsonl;
+    }
+    if (deps.handleSignals) {
+      const onSignal = (): void => {
+        if (stopRequested) process.exit(130);
+        stopRequested = true;
+        progress.log('ferkit: interrupted; finishing the outputs up to this frame (Ctrl-C again to quit now)');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    }
+    const analyze = deps.analyzeVideoFile ?? (await import('../node/video.js')).analyzeVideoFile;
+    const detector: NonNullable<VideoFileOptions['detector']> = { model: opts.detector };
+    if (opts.minScore !== undefined) detector.minScore = opts.minScore;
+    if (opts.minFace !== undefined) detector.minFacePx = opts.minFace;
+    const result = await analyze(file, {
+      ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
+      analysis: {
+        detectEvery: opts.detectEvery,
+        tracker: { maxAgeMs: opts.maxAge },
+        smoothing: { halfLifeMs: opts.halfLife, hysteresis: opts.hysteresis ? { margin: opts.margin, minDwellMs: opts.dwell } : false },
+        labels: opts.labels,
+      },
+      detector,
+      ...(opts.model !== undefined ? { classifier: { model: opts.model } } : {}),
+      ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
+      ...(jsonl !== undefined ? { jsonl } : {}),
+      ...(opts.tracks !== undefined ? { tracks: opts.tracks } : {}),
+      ...(opts.annotate !== undefined ? { annotate: opts.annotate } : {}),
+      ...(opts.summary !== undefined ? { summaryDir: opts.summary } : {}),
+      ...(opts.ffmpeg !== undefined ? { ffmpeg: opts.ffmpeg } : {}),
+      ...(opts.ffprobe !== undefined ? { ffprobe: opts.ffprobe } : {}),
+      onStart: (_probe, expected) => { if (expected !== null) progress.setTotal(expected); },
+      onFrame: (frame) => progress.update(frame.frameIndex + 1, 0),
+      shouldStop: () => stopRequested,
+    });
+    progress.stop();
+    if (stdoutError) throw stdoutError;
+    if (!opts.quiet) say(formatVideoSummary(result));
+    if (stopRequested) {
+      say(`ferkit: interrupted after ${result.summary.frames} frames; the outputs hold those frames`);
+      return 130;
+    }
+    return 0;
+  } catch (err) {
+    progress.stop();
+    if (err instanceof FerkitError) {
+      say(`error: ${err.code} ${err.message}`);
+      const partial = (err as VideoFileError).result;
+      if (partial) {
+        const outs = Object.entries(partial.outputs).filter(([k, v]) => v !== null && k !== 'chart').map(([, v]) => v);
+        say(`ferkit: kept the ${partial.summary.frames} frame${partial.summary.frames === 1 ? '' : 's'} analysed before the error`
+          + `${outs.length ? ` in ${outs.join(', ')}` : ''}`);
+        if (!opts.quiet) say(formatVideoSummary(partial));
+      }
+      return err.code === 'E_OPTION' ? 2 : 1;
+    }
+    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') {
+      say('ferkit: output closed early (EPIPE); stopped');
+      return 1;
+    }
+    say(`ferkit: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
+    return 1;
+  } finally {
+    for (const c of cleanups) c();
+  }
+}

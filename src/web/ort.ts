@@ -1,0 +1,97 @@
+/**
+ * onnxruntime-web setup: WASM (SIMD, multi-threaded when the page is cross-origin isolated) and WebGPU where the
+ * browser has an adapter. The runtime files are always loaded from the page's own origin (`wasmPaths`), never a CDN.
+ */
+import type { Env } from 'onnxruntime-common';
+import { FerkitError, numberIn, oneOf } from '../core/errors.js';
+import type { OrtModule, SessionOptions } from '../core/runtime.js';
+
+/** The part of `onnxruntime-web` ferkit uses: the core {@link OrtModule} plus its `env` flags. */
+export interface OrtWebModule extends OrtModule {
+  env: Env;
+}
+
+/** Backends the web glue can ask ONNX Runtime for. */
+export const WEB_BACKENDS = ['auto', 'wasm', 'webgpu'] as const;
+export type WebBackend = (typeof WEB_BACKENDS)[number];
+
+/** Options of {@link configureOrtWeb}. */
+export interface OrtWebOptions {
+  /**
+   * URL prefix (ending in `/`) of the folder holding onnxruntime-web's `ort-wasm-simd-threaded*.{mjs,wasm}` files,
+   * on the page's own origin (e.g. `/ort/`). Required: ferkit never falls back to a CDN.
+   */
+  wasmPaths: string;
+  /**
+   * WASM threads per session. Default: `min(4, hardwareConcurrency - 1)`, at least 1. More than 1 needs
+   * `crossOriginIsolated` (COOP `same-origin` + COEP `require-corp` headers); without it ferkit uses 1.
+   */
+  threads?: number;
+  /** `'auto'` (default): WebGPU when `navigator.gpu` yields an adapter, else WASM. `'webgpu'` fails if there is none. */
+  backend?: WebBackend;
+}
+
+/** What {@link configureOrtWeb} chose; shown by the app and written into benchmarks. */
+export interface OrtWebInfo {
+  backend: 'wasm' | 'webgpu';
+  /** WASM threads actually configured. */
+  threads: number;
+  crossOriginIsolated: boolean;
+  /** Why threads or WebGPU were not used, if they were not (for the status line). */
+  notes: string[];
+  /** Session options to pass to every model: execution providers and log level. */
+  sessionOptions: SessionOptions;
+}
+
+/** True when the browser has WebGPU and hands out an adapter (never throws). */
+export async function hasWebGpuAdapter(): Promise<boolean> {
+  const nav = (globalThis as { navigator?: NavigatorWithGpu }).navigator;
+  try {
+    return nav?.gpu ? (await nav.gpu.requestAdapter()) !== null : false;
+  } catch {
+    return false;
+  }
+}
+
+interface NavigatorWithGpu { gpu?: { requestAdapter(): Promise<unknown> }; hardwareConcurrency?: number }
+
+/**
+ * Configures `ort.env` once per realm (page or worker) and picks the execution providers.
+ * @throws {FerkitError} `E_OPTION` for a bad option, or `backend: 'webgpu'` without a WebGPU adapter.
+ */
+export async function configureOrtWeb(ort: OrtWebModule, options: OrtWebOptions): Promise<OrtWebInfo> {
+  if (typeof options.wasmPaths !== 'string' || !options.wasmPaths.endsWith('/')) {
+    throw new FerkitError('E_OPTION', `wasmPaths must be a same-origin URL prefix ending in '/', got ${JSON.stringify(options.wasmPaths)}`);
+  }
+  if (/^[a-z]+:\/\//i.test(options.wasmPaths) && typeof location !== 'undefined' && !options.wasmPaths.startsWith(location.origin)) {
+    throw new FerkitError('E_OPTION', `wasmPaths must be on this page's origin (${location.origin}), got ${options.wasmPaths}`);
+  }
+  const backend = oneOf('backend', options.backend ?? 'auto', WEB_BACKENDS);
+  const nav = (globalThis as { navigator?: NavigatorWithGpu }).navigator;
+  const cores = nav?.hardwareConcurrency ?? 1;
+  const wanted = numberIn('threads', options.threads ?? Math.min(4, Math.max(1, cores - 1)), 1, 64);
+  const isolated = (globalThis as { crossOriginIsolated?: boolean }).crossOriginIsolated === true;
+  const notes: string[] = [];
+  const threads = isolated ? Math.floor(wanted) : 1;
+  if (!isolated && wanted > 1) notes.push('page is not cross-origin isolated (COOP/COEP headers missing): WASM runs on 1 thread');
+
+  ort.env.wasm.wasmPaths = options.wasmPaths;
+  ort.env.wasm.numThreads = threads;
+  ort.env.wasm.proxy = false;
+  ort.env.logLevel = 'error';
+
+  let useGpu = false;
+  if (backend !== 'wasm') {
+    if (await hasWebGpuAdapter()) useGpu = true;
+    else if (backend === 'webgpu') throw new FerkitError('E_OPTION', 'backend webgpu was asked for, but this browser has no WebGPU adapter');
+    else notes.push('no WebGPU adapter: using WASM');
+  }
+  return {
+    backend: useGpu ? 'webgpu' : 'wasm',
+    threads,
+    crossOriginIsolated: isolated,
+    notes,
+    // WebGPU first, WASM for any operator the WebGPU provider lacks.
+    sessionOptions: { executionProviders: useGpu ? ['webgpu', 'wasm'] : ['wasm'], logSeverityLevel: 3 },
+  };
+}

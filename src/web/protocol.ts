@@ -1,0 +1,32 @@
+/**
+ * Messages between the page and the analyzer worker ({@link serveAnalyzer} / {@link connectAnalyzer}).
+ * Frames and photos travel as transferred `ImageBitmap`s (or `VideoFrame`s); results as plain data.
+ */
+import type { ImageAnalysis } from '../core/types.js';
+import type { WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
+import type { LiveFrame, LiveOptions } from './live.js';
+import type { ModelLoadEvent } from './models.js';
+
+/** Analyzer options that can cross a worker boundary (no callbacks). */
+export type WorkerAnalyzerOptions = Omit<WebAnalyzerOptions, 'onProgress'>;
+
+/** Page → worker. Each carries an `id` the answer repeats. */
+export type WorkerRequest =
+  | { type: 'init'; id: number; options: WorkerAnalyzerOptions }
+  | { type: 'frame'; id: number; frame: ImageBitmap | VideoFrame; tMs: number; maxSide?: number }
+  | { type: 'image'; id: number; bitmap: ImageBitmap; source: string; maxSide?: number }
+  | { type: 'reset'; id: number }
+  | { type: 'live'; id: number; options: LiveOptions }
+  | { type: 'dispose'; id: number };
+
+/** Time spent in the worker per frame, ms: reading pixels, and the pipeline (detect + classify + track). */
+export interface WorkerFrameTimings { grab: number; analyze: number }
+
+/** Worker → page. */
+export type WorkerResponse =
+  | { type: 'progress'; event: ModelLoadEvent }
+  | { type: 'ready'; id: number; info: WebAnalyzerInfo }
+  | { type: 'frame'; id: number; result: LiveFrame; timings: WorkerFrameTimings }
+  | { type: 'image'; id: number; result: ImageAnalysis; timings: WorkerFrameTimings }
+  | { type: 'done'; id: number }
+  | { type: 'error'; id: number; error: { code: string; message: string } };

