@@ -11,6 +11,7 @@ import { OUTPUT_FORMATS } from '../node/output.js';
 import { bundledSamplePhoto, runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
 import { CSV_USAGES, DATASET_PRESET_IDS } from '../node/datasets.js';
 import { parseMapOption, runEvaluate, type EvaluateCliOptions } from './evaluate.js';
+import { registerServeCommand } from './serve.js';
 import { registerVideoCommand } from './video.js';
 import {
   DETECTOR_CHOICES, defaultConcurrency, parseInteger, parsePixels, parseProbability, type AnalyzeCliOptions,
@@ -149,6 +150,7 @@ expected calibration error (15 bins of the max probability). Exit codes: 0 every
     });
 
   registerVideoCommand(program, full, (code) => { exitCode = code; });
+  registerServeCommand(program);
 
   try {
     await program.parseAsync([...argv]);

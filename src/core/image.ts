@@ -29,18 +29,18 @@ export function assertRawImage(image: RawImage, name?: string): void {
 export interface CropWindow { cx: number; cy: number; width: number; height: number; angle: number }
 
 /**
- * Samples a `size × size` grayscale patch from `window` (values 0–255, row-major, float32).
+ * Samples a `size × size` grayscale patch from the crop window `win` (values 0–255, row-major, float32).
  * Each output pixel is the mean of `k × k` bilinear samples spread over its footprint, with
  * `k = ceil(window side / size)` (at most 8): area interpolation when shrinking, bilinear when
  * enlarging. Pixels outside the image replicate the border.
  */
-export function sampleGray(image: RawImage, window: CropWindow, size: number, out = new Float32Array(size * size)): Float32Array {
+export function sampleGray(image: RawImage, win: CropWindow, size: number, out = new Float32Array(size * size)): Float32Array {
   const { data, width: W, height: H, channels: C } = image;
-  const sx = window.width / size;
-  const sy = window.height / size;
+  const sx = win.width / size;
+  const sy = win.height / size;
   const k = Math.min(8, Math.max(1, Math.ceil(Math.max(sx, sy) - 1e-6)));
-  const cos = Math.cos(window.angle);
-  const sin = Math.sin(window.angle);
+  const cos = Math.cos(win.angle);
+  const sin = Math.sin(win.angle);
   const gray = (x: number, y: number): number => {
     const i = (y * W + x) * C;
     return C === 1 ? data[i]! : BT601[0] * data[i]! + BT601[1] * data[i + 1]! + BT601[2] * data[i + 2]!;
@@ -50,12 +50,12 @@ export function sampleGray(image: RawImage, window: CropWindow, size: number, ou
     for (let u = 0; u < size; u++) {
       let acc = 0;
       for (let j = 0; j < k; j++) {
-        const ly = (v + (j + 0.5) / k) * sy - window.height / 2;
+        const ly = (v + (j + 0.5) / k) * sy - win.height / 2;
         for (let i = 0; i < k; i++) {
-          const lx = (u + (i + 0.5) / k) * sx - window.width / 2;
+          const lx = (u + (i + 0.5) / k) * sx - win.width / 2;
           // window-local -> image (pixel centres at +0.5)
-          const px = Math.min(W - 1, Math.max(0, window.cx + lx * cos - ly * sin - 0.5));
-          const py = Math.min(H - 1, Math.max(0, window.cy + lx * sin + ly * cos - 0.5));
+          const px = Math.min(W - 1, Math.max(0, win.cx + lx * cos - ly * sin - 0.5));
+          const py = Math.min(H - 1, Math.max(0, win.cy + lx * sin + ly * cos - 0.5));
           const x0 = Math.floor(px);
           const y0 = Math.floor(py);
           const x1 = Math.min(W - 1, x0 + 1);

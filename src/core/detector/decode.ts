@@ -29,7 +29,7 @@ export const COORDS_PER_ANCHOR = 16;
  * @param anchors - `[N, 2]` anchor centres in [0, 1] (from `generateAnchors`).
  * @param inputSize - model input side in pixels.
  * @param minScore - threshold on the sigmoid score, in [0, 1].
- * @param window - the image window the model saw; normalised coordinates map to `window.x + u × window.side`.
+ * @param win - the image window the model saw; normalised coordinates map to `win.x + u × win.side`.
  * @param offset - index of the first anchor covered by `logits`/`regressors` (outputs come in several tensors).
  */
 export function decodeCandidates(
@@ -39,17 +39,17 @@ export function decodeCandidates(
   offset: number,
   inputSize: number,
   minScore: number,
-  window: SquareWindow,
+  win: SquareWindow,
   out: Candidate[],
 ): void {
   // Compare logits, not sigmoids: sigmoid is monotonic, and most anchors fail the test.
   const minLogit = minScore <= 0 ? -Infinity : minScore >= 1 ? Infinity : Math.log(minScore / (1 - minScore));
-  const k = window.side / inputSize;
+  const k = win.side / inputSize;
   for (let i = 0; i < logits.length; i++) {
     const logit = Math.max(-100, Math.min(100, logits[i]!));
     if (logit < minLogit) continue;
-    const ax = window.x + anchors[(offset + i) * 2]! * window.side;
-    const ay = window.y + anchors[(offset + i) * 2 + 1]! * window.side;
+    const ax = win.x + anchors[(offset + i) * 2]! * win.side;
+    const ay = win.y + anchors[(offset + i) * 2 + 1]! * win.side;
     const r = i * COORDS_PER_ANCHOR;
     const cx = ax + regressors[r]! * k;
     const cy = ay + regressors[r + 1]! * k;

@@ -81,16 +81,16 @@ function axisWeights(origin: number, side: number, size: number, limit: number, 
 export interface PixelSource { data: ArrayLike<number>; width: number; height: number; channels: 1 | 3 | 4 }
 
 /**
- * Resamples `window` of `image` to a `size × size` RGB tensor for BlazeFace.
+ * Resamples `win` of `image` to a `size × size` RGB tensor for BlazeFace.
  * @param image - gray is replicated to RGB, alpha is ignored.
- * @param window - the square source window in `image` pixels; parts outside the image are black.
+ * @param win - the square source window in `image` pixels; parts outside the image are black.
  * @param size - model input side (128 or 256).
  * @param out - destination, length `size × size × 3`: NHWC `[1, size, size, 3]`, RGB, values `v / 127.5 - 1` in [-1, 1]
  *   (MediaPipe's `ImageToTensorCalculator` range for BlazeFace).
  * @returns `out`.
  */
-export function resampleNhwc(image: PixelSource, window: SquareWindow, size: number, out: Float32Array, scratch: ResampleScratch): Float32Array {
-  return resampleRect(image, window.x, window.y, window.side, window.side, size, size, out, scratch, 1 / 127.5, -1);
+export function resampleNhwc(image: PixelSource, win: SquareWindow, size: number, out: Float32Array, scratch: ResampleScratch): Float32Array {
+  return resampleRect(image, win.x, win.y, win.side, win.side, size, size, out, scratch, 1 / 127.5, -1);
 }
 
 /**
