@@ -66,6 +66,7 @@ def plot_curves(run: Path) -> Path | None:
         print("matplotlib missing: no curves.png (apt-get install python3-matplotlib)")
         return None
     rows = list(csv.DictReader(open(run / "summary.csv")))
+    argv = json.loads((run / "args.json").read_text()).get("argv", [])
     ep = [int(r["epoch"]) for r in rows]
     fig, ax = plt.subplots(1, 2, figsize=(10, 3.6))
     ax[0].plot(ep, [float(r["train_loss"]) for r in rows], label="train (weighted, smoothed)")
@@ -123,6 +124,7 @@ def main(argv: list[str] | None = None) -> int:
           f"flip-TTA {tta['accuracy']:.4f}")
 
     rows = list(csv.DictReader(open(run / "summary.csv")))
+    argv = json.loads((run / "args.json").read_text()).get("argv", [])
     card = {
         "id": args.id,
         "task": "expression",
@@ -145,8 +147,7 @@ def main(argv: list[str] | None = None) -> int:
                     "note": "PublicTest through the exported graph (blur included), single crop; flip-TTA separately. "
                             "The shipped runtime does single crop."},
         "training": {
-            "command": "cd training && /usr/bin/python3 -m ferkit_train.train " + " ".join(
-                a for a in targs.get("argv", [])[1:]) if targs.get("argv") else None,
+            "command": "cd training && /usr/bin/python3 -m ferkit_train.train " + " ".join(argv[1:]),
             "args": {k: v for k, v in targs.items() if k not in ("argv",)},
             "epochsRun": status["epoch"], "bestEpoch": status["best_epoch"],
             "trainMinutes": round(status["train_seconds"] / 60, 1), "device": targs.get("device"),
