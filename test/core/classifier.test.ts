@@ -68,6 +68,6 @@ describe('ferkit-lite classifier', () => {
     const correct = probs.filter((p, i) => Object.values(p).indexOf(Math.max(...Object.values(p))) === yTrue[i]).length;
     const acc = correct / probs.length;
     console.log(`PublicTest sample (${probs.length} faces, 40 per class): accuracy ${(100 * acc).toFixed(1)} %`);
-    expect(acc).toBeGreaterThan(0.3);
+    expect(acc).toBeGreaterThan(0.4); // chance is 1/7; the shipped model scores ~0.49 on this balanced sample
   });
 });
