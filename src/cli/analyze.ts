@@ -18,6 +18,7 @@ import {
 } from '../node/output.js';
 import { formatFromPath, type AnalyzeCliOptions } from './options.js';
 import { orderedPool } from './pool.js';
+import { reportFatal } from './fatal.js';
 import { createProgress } from './progress.js';
 import { formatSummary, SummaryBuilder } from './summary.js';
 
@@ -220,16 +221,7 @@ export async function runAnalyze(inputsIn: readonly string[], opts: AnalyzeCliOp
       say(`error: ${err.message}`);
       return 2;
     }
-    if (err instanceof FerkitError) {
-      say(`error: ${err.code} ${err.message}`);
-      return err.code === 'E_OPTION' ? 2 : 1;
-    }
-    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') {
-      say('ferkit: output closed early (EPIPE); stopped');
-      return 1;
-    }
-    say(`ferkit: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
+    return reportFatal(err, say);
   } finally {
     for (const c of cleanups) c();
     await analyzer?.dispose();

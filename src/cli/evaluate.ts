@@ -15,6 +15,7 @@ import {
 import { buildReport, formatReportTable, writeReport } from '../node/report.js';
 import type { CliIo } from './analyze.js';
 import { createProgress } from './progress.js';
+import { reportFatal } from './fatal.js';
 
 /** Parsed options of `ferkit evaluate`. */
 export interface EvaluateCliOptions {
@@ -137,13 +138,7 @@ export async function runEvaluate(datasetPath: string, opts: EvaluateCliOptions,
     return evaluation.counts.skipped > 0 ? 1 : 0;
   } catch (err) {
     for (const c of cleanups.splice(0)) c();
-    if (err instanceof FerkitError) {
-      say(`error: ${err.code} ${err.message}`);
-      return err.code === 'E_OPTION' ? 2 : 1;
-    }
-    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') return 1;
-    say(`ferkit: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
+    return reportFatal(err, say);
   } finally {
     for (const c of cleanups) c();
     await analyzer?.dispose();

@@ -13,6 +13,7 @@ import type { VideoFileError, VideoFileOptions, VideoFileResult } from '../node/
 import { streamSink, type TextSink } from '../node/output.js';
 import type { AnalyzeDeps } from './analyze.js';
 import { DETECTOR_CHOICES, parseInteger, parseProbability, type DetectorChoice } from './options.js';
+import { reportFatal } from './fatal.js';
 import { createProgress, formatDuration } from './progress.js';
 
 /** Parsed options of `ferkit video`. */
@@ -206,23 +207,15 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
     return 0;
   } catch (err) {
     progress.stop();
-    if (err instanceof FerkitError) {
-      say(`error: ${err.code} ${err.message}`);
-      const partial = (err as VideoFileError).result;
-      if (partial) {
-        const outs = Object.entries(partial.outputs).filter(([k, v]) => v !== null && k !== 'chart').map(([, v]) => v);
-        say(`ferkit: kept the ${partial.summary.frames} frame${partial.summary.frames === 1 ? '' : 's'} analysed before the error`
-          + `${outs.length ? ` in ${outs.join(', ')}` : ''}`);
-        if (!opts.quiet) say(formatVideoSummary(partial));
-      }
-      return err.code === 'E_OPTION' ? 2 : 1;
+    const code = reportFatal(err, say);
+    const partial = err instanceof FerkitError ? (err as VideoFileError).result : undefined;
+    if (partial) {
+      const outs = Object.entries(partial.outputs).filter(([k, v]) => v !== null && k !== 'chart').map(([, v]) => v);
+      say(`ferkit: kept the ${partial.summary.frames} frame${partial.summary.frames === 1 ? '' : 's'} analysed before the error`
+        + `${outs.length ? ` in ${outs.join(', ')}` : ''}`);
+      if (!opts.quiet) say(formatVideoSummary(partial));
     }
-    if ((err as NodeJS.ErrnoException | undefined)?.code === 'EPIPE') {
-      say('ferkit: output closed early (EPIPE); stopped');
-      return 1;
-    }
-    say(`ferkit: internal error: ${err instanceof Error ? err.stack ?? err.message : String(err)}`);
-    return 1;
+    return code;
   } finally {
     for (const c of cleanups) c();
   }

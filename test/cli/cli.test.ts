@@ -13,12 +13,12 @@ import { FerkitError } from '../../src/core/errors.js';
 import { EXPRESSIONS, type Expression } from '../../src/core/labels.js';
 import type { ImageAnalysis } from '../../src/core/types.js';
 import { annotationPath, UsageError, type AnalyzerFactory, type CliAnalyzerOptions } from '../../src/cli/analyze.js';
-import { run } from '../../src/cli/main.js';
 import { orderedPool } from '../../src/cli/pool.js';
 import { createProgress } from '../../src/cli/progress.js';
 import { decodeImage } from '../../src/node/decode.js';
 import type { BatchItem } from '../../src/node/output.js';
 import type { RunSummary } from '../../src/cli/summary.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 let dir: string;
 const p = (...parts: string[]): string => join(dir, ...parts);
@@ -48,20 +48,8 @@ function fakeAnalyzer(predict: Expression = 'happy', delays = false) {
   return { factory, created, disposed: () => disposed };
 }
 
-interface CliRun { code: number; stdout: string; stderr: string }
-async function cli(args: string[], factory: AnalyzerFactory = fakeAnalyzer().factory, samplePhoto?: () => string): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await run(['node', 'ferkit', ...args], {
-    io: { stdout, stderr, stderrIsTTY: false, cwd: dir }, createAnalyzer: factory, handleSignals: false,
-    samplePhoto: samplePhoto ?? (() => { throw new UsageError('no sample in tests'); }),
-  });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
+const cli = (args: string[], factory: AnalyzerFactory = fakeAnalyzer().factory, samplePhoto?: () => string): Promise<CliRun> =>
+  runCli(args, dir, { createAnalyzer: factory, samplePhoto: samplePhoto ?? (() => { throw new UsageError('no sample in tests'); }) });
 
 const png = (w: number, h: number, colour = '#888'): Promise<Buffer> =>
   sharp({ create: { width: w, height: h, channels: 3, background: colour } }).png().toBuffer();

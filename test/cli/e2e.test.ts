@@ -8,28 +8,18 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { crc32 } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { run } from '../../src/cli/main.js';
 import type { BatchItem, BatchOk } from '../../src/node/output.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 const demo = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo');
 const root = resolve(import.meta.dirname, '../..');
 let dir: string;
 const p = (...parts: string[]): string => join(dir, ...parts);
 
-async function cli(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await run(['node', 'ferkit', ...args], { io: { stdout, stderr, stderrIsTTY: false, cwd: dir }, handleSignals: false });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
+const cli = (args: string[]): Promise<CliRun> => runCli(args, dir);
 
 /** Good files: name → expected decoded size (after EXIF orientation). */
 const GOOD: Record<string, [number, number]> = {

@@ -6,35 +6,22 @@
 import { copyFile, mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { XMLValidator } from 'fast-xml-parser';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { EXPRESSIONS, LABEL_SETS, argmax, projectProbabilities, type Expression, type LabelSetId } from '../../src/core/labels.js';
 import {
   EvaluationAccumulator, calibrationBins, expectedCalibrationError, inTopK, reportFromConfusion, topKAccuracy,
 } from '../../src/core/metrics.js';
-import { run } from '../../src/cli/main.js';
 import { createAnalyzer, decodeImage, type ExpressionProbabilities } from '../../src/node/index.js';
 import type { EvaluationReport } from '../../src/node/report.js';
 import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
+import { runCli, type CliRun } from '../helpers/cli.js';
 
 const PER_CLASS = 20;
 let dir: string;
 const p = (...parts: string[]): string => join(dir, ...parts);
 
-interface CliRun { code: number; stdout: string; stderr: string }
-async function cli(...args: string[]): Promise<CliRun> {
-  const stdout = new PassThrough();
-  const stderr = new PassThrough();
-  const out: Buffer[] = [];
-  const err: Buffer[] = [];
-  stdout.on('data', (c: Buffer) => out.push(c));
-  stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await run(['node', 'ferkit', 'evaluate', ...args], {
-    io: { stdout, stderr, stderrIsTTY: false, cwd: dir }, handleSignals: false,
-  });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
-}
+const cli = (...args: string[]): Promise<CliRun> => runCli(['evaluate', ...args], dir);
 const json = (r: CliRun): EvaluationReport => JSON.parse(r.stdout) as EvaluationReport;
 
 describe('calibration and ranking metrics', () => {

@@ -5,7 +5,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import * as ort from 'onnxruntime-node';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import {
   BLAZEFACE_SPECS,
@@ -35,7 +35,7 @@ const models = {
 };
 const quiet = { logSeverityLevel: 3 as const };
 
-async function decode(file: string | URL, edit?: (s: sharp.Sharp) => sharp.Sharp): Promise<RawImage> {
+async function decode(file: string | URL, edit?: (s: Sharp) => Sharp): Promise<RawImage> {
   let s = sharp(typeof file === 'string' ? file : path(file)).rotate();
   if (edit) s = sharp(await edit(s).png().toBuffer());
   const { data, info } = await s.removeAlpha().raw().toBuffer({ resolveWithObject: true });

@@ -3,7 +3,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
-import sharp from 'sharp';
+import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { decodeImage, readImageBytes, sniffImageFormat } from '../../src/node/decode.js';
 
@@ -14,7 +14,7 @@ let dir: string;
 const tmp = (name: string) => join(dir, name);
 
 /** 64x48 image: red left half, blue right half. */
-function halves(): sharp.Sharp {
+function halves(): Sharp {
   const w = 64, h = 48;
   const data = Buffer.alloc(w * h * 3);
   for (let y = 0; y < h; y++) for (let x = 0; x < w; x++) data.set(x < w / 2 ? [220, 20, 20] : [20, 20, 220], (y * w + x) * 3);
