@@ -68,7 +68,7 @@ export class UsageError extends Error {
 }
 
 /** Error codes that end the whole run (configuration, models), not just one file. */
-const FATAL_CODES = new Set(['E_OPTION', 'E_MODE', 'E_MODEL_CHECKSUM', 'E_MODEL_MISMATCH', 'E_MODEL_LOAD']);
+const FATAL_CODES = new Set(['E_OPTION', 'E_MODE', 'E_MODEL_CHECKSUM', 'E_MODEL_MISMATCH', 'E_MODEL_LOAD', 'E_INFERENCE']); // problems of the model or runtime, not of one file
 
 /** The bundled sample photo of `@vladmandic/face-api` (a dev dependency), or a {@link UsageError}. */
 export function bundledSamplePhoto(): string {
@@ -86,17 +86,18 @@ export function bundledSamplePhoto(): string {
 
 /**
  * Where `--annotate DIR` writes the picture of `file`: its path relative to `cwd` mirrored under `dir`
- * (leading `../` dropped); .jpg/.jpeg/.png keep their name, other formats get `.jpg` appended (`x.webp` → `x.webp.jpg`).
+ * (each `..` becomes `_up_`); .jpg/.jpeg/.png keep their name, other formats get `.jpg` appended (`x.webp` → `x.webp.jpg`).
  */
 export function annotationPath(dir: string, file: string, cwd: string, flat = false): string {
   let rel = flat ? basename(file) : relative(cwd, resolve(cwd, file));
   if (isAbsolute(rel)) rel = rel.slice(rel.indexOf(sep) + 1);
-  rel = rel.split(sep).filter((part) => part !== '..' && part !== '').join(sep);
+  // '..' becomes '_up_' so the path stays inside DIR and photos/a.jpg and ../photos/a.jpg stay distinct
+  rel = rel.split(sep).filter((part) => part !== '').map((part) => (part === '..' ? '_up_' : part)).join(sep);
   const ext = extname(rel).toLowerCase();
   return join(dir, ext === '.jpg' || ext === '.jpeg' || ext === '.png' ? rel : `${rel}.jpg`);
 }
 
-type Outcome = { item: BatchItem } | { fatal: unknown };
+type Outcome = { item: BatchItem; warning?: string } | { fatal: unknown };
 
 /**
  * Runs `ferkit analyze` with parsed options.
@@ -166,6 +167,7 @@ export async function runAnalyze(inputsIn: readonly string[], opts: AnalyzeCliOp
     const started = performance.now();
     let done = 0;
     let failed = 0;
+    let annotateFailed = 0;
     const active = analyzer;
 
     const work = async (entry: InputEntry): Promise<Outcome> => {
@@ -173,9 +175,13 @@ export async function runAnalyze(inputsIn: readonly string[], opts: AnalyzeCliOp
       try {
         const analysis = await active.analyze(entry.path, { cropped: opts.cropped, name: entry.path });
         if (opts.annotate) {
-          await annotateImage(entry.path, analysis, annotationPath(opts.annotate, entry.path, io.cwd, usingSample), {
-            labels: opts.labels, maxPixels: opts.maxPixels,
-          });
+          const out = annotationPath(opts.annotate, entry.path, io.cwd, usingSample);
+          try {
+            await annotateImage(entry.path, analysis, out, { labels: opts.labels, maxPixels: opts.maxPixels });
+          } catch (err) {
+            // The analysis is kept; the missing picture is reported and makes the exit code 1.
+            return { item: okItem(entry.path, analysis), warning: `could not write the annotated picture ${out}: ${(err as Error).message}` };
+          }
         }
         return { item: okItem(entry.path, analysis) };
       } catch (err) {
@@ -186,7 +192,11 @@ export async function runAnalyze(inputsIn: readonly string[], opts: AnalyzeCliOp
     const emit = async (outcome: Outcome): Promise<void> => {
       if ('fatal' in outcome) throw outcome.fatal;
       if (outputError) throw outputError;
-      const { item } = outcome;
+      const { item, warning } = outcome;
+      if (warning) {
+        annotateFailed++;
+        progress.log(`error ${item.file}: ${warning}`);
+      }
       await writer.write(item);
       summary.add(item);
       done++;
@@ -213,7 +223,7 @@ export async function runAnalyze(inputsIn: readonly string[], opts: AnalyzeCliOp
       await writeJsonFileAtomic(opts.summary, { ...result, output: opts.out ?? null, format, inputs: usingSample ? inputs : inputsIn });
     }
     if (stopRequested) return 130;
-    return failed > 0 ? 1 : 0;
+    return failed > 0 || annotateFailed > 0 ? 1 : 0;
   } catch (err) {
     await sink?.abort();
     for (const c of cleanups.splice(0)) c();

@@ -150,7 +150,7 @@ expected calibration error (15 bins of the max probability). Exit codes: 0 every
     });
 
   registerVideoCommand(program, full, (code) => { exitCode = code; });
-  registerServeCommand(program);
+  registerServeCommand(program, { setExitCode: (code) => { exitCode = code; } });
 
   try {
     await program.parseAsync([...argv]);

@@ -112,13 +112,14 @@ export class SummaryBuilder {
   finish(totalMs: number): RunSummary {
     let groundTruth: GroundTruthSummary | null = null;
     if (this.allHaveTruth && this.truthImages > 0) {
-      const report = reportFromConfusion(this.confusion, this.labels);
+      const report = reportFromConfusion(this.confusion, this.labels, this.noFaceByLabel); // no face = a miss, as in evaluate --detect
       const noFace = this.noFaceByLabel.reduce((a, b) => a + b, 0);
       const correct = this.confusion.reduce((a, row, i) => a + row[i]!, 0);
       groundTruth = {
         labelSet: this.labelSet, labels: this.labels, images: this.truthImages, excluded: this.excluded, noFace,
         accuracy: this.truthImages ? correct / this.truthImages : 0,
-        accuracyWithFace: report.accuracy, macroF1: report.macroF1, perClass: report.perClass,
+        accuracyWithFace: this.truthImages > noFace ? correct / (this.truthImages - noFace) : 0,
+        macroF1: report.macroF1, perClass: report.perClass,
         confusion: this.confusion, noFaceByLabel: this.noFaceByLabel,
       };
     }

@@ -4,7 +4,7 @@
  */
 import type { ExpressionClassifier } from './classifier/expression.js';
 import type { FaceDetector } from './detector/index.js';
-import { FerkitError, oneOf } from './errors.js';
+import { FerkitError, numberIn, oneOf } from './errors.js';
 import { type AlignOptions, assertRawImage, faceCropWindow, sampleGray, wholeImageWindow } from './image.js';
 import {
   type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities, valenceOf,
@@ -75,10 +75,12 @@ export async function classifyFaces(
 
 /**
  * Creates the pipeline from loaded models. `detector` may be `null` for crop-only use (`cropped: true`).
- * @throws {FerkitError} `E_OPTION` for an unknown label set.
+ * @throws {FerkitError} `E_OPTION` for an unknown label set or a crop margin/shift out of range.
  */
 export function createPipeline(detector: FaceDetector | null, classifier: ExpressionClassifier, options: PipelineOptions = {}): Pipeline {
   const labels = oneOf('labels', options.labels ?? '7', LABEL_SET_IDS);
+  if (options.align?.margin !== undefined) numberIn('align.margin', options.align.margin, 0, 2);
+  if (options.align?.shiftDown !== undefined) numberIn('align.shiftDown', options.align.shiftDown, -0.5, 0.5);
   const opts: PipelineOptions = { labels, align: { ...options.align } };
   const now = (): number => globalThis.performance.now();
   return {

@@ -56,7 +56,13 @@ export async function checkExpressionCard(card: unknown, bytes: Uint8Array): Pro
   if (!input || input.layout !== 'NCHW' || input.color !== 'gray' || !Array.isArray(input.shape) || input.shape.length !== 4) {
     bad(`input must be NCHW gray [N, 1, H, W], got ${JSON.stringify(input)}`);
   }
+  const [, channels, h, w] = input!.shape;
+  if (channels !== 1 || !Number.isInteger(h) || !Number.isInteger(w) || (h as number) < 1 || h !== w) {
+    bad(`input shape must be [N, 1, s, s] with a positive integer s, got ${JSON.stringify(input!.shape)}`);
+  }
+  if (typeof input!.name !== 'string' || !input!.name) bad('input.name missing');
   if (!(typeof input!.mean === 'number' && typeof input!.std === 'number' && input!.std > 0)) bad('input mean/std missing');
+  if (typeof c!.output?.name !== 'string' || !c!.output.name) bad(`output.name missing, got ${JSON.stringify(c!.output)}`);
   if (JSON.stringify(c!.labels) !== JSON.stringify(EXPRESSIONS)) {
     bad(`labels ${JSON.stringify(c!.labels)} differ from FER2013 order ${JSON.stringify(EXPRESSIONS)}`);
   }

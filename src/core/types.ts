@@ -38,8 +38,9 @@ export interface FaceDetection {
 export interface FaceAnalysis extends FaceDetection {
   /** Softmax over the 7 FER2013 expressions: full precision, in [0, 1], sums to 1. */
   probabilities: ExpressionProbabilities;
-  /** Argmax of `probabilities` and its probability. */
+  /** Argmax of `probabilities`. */
   label: Expression;
+  /** The probability of `label`, in [0, 1] (full precision, never rounded or capped). */
   labelScore: number;
   /** Valence (argmax of the 3-class projection). */
   valence: Valence;

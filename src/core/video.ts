@@ -164,6 +164,12 @@ export interface VideoAnalyzer {
   summary(endMs?: number): VideoSummary;
   /** Forgets tracks, smoothing and figures (a new video); track ids keep counting up. */
   reset(): void;
+  /**
+   * Changes the smoothing half-life (ms, in [0, 3 600 000]) without touching tracking: track IDs, tallies and
+   * time shares carry on; each track's running average restarts from its next observation.
+   * @throws {FerkitError} `E_OPTION` for a bad half-life.
+   */
+  setHalfLife(halfLifeMs: number): void;
 }
 
 /**
@@ -327,6 +333,7 @@ export function createVideoAnalyzer(
   const now = (): number => globalThis.performance.now();
 
   const tracker = new FaceTracker<FaceDetection>(opts.tracker);
+  let halfLifeMs = opts.halfLifeMs;
   let infos = new Map<number, TrackInfo>();
   let finished: TrackSummary[] = [];
   let overall = new ExpressionTally(opts.labels);
@@ -429,7 +436,7 @@ export function createVideoAnalyzer(
       let info = infos.get(f.trackId);
       if (!info) {
         info = {
-          ema: new ProbabilityEma<Expression>(opts.halfLifeMs),
+          ema: new ProbabilityEma<Expression>(halfLifeMs),
           hysteresis: opts.hysteresis ? new LabelHysteresis<string>(opts.hysteresis) : null,
           tally: new ExpressionTally(opts.labels),
           firstMs: tMs,
@@ -498,6 +505,10 @@ export function createVideoAnalyzer(
         tracks,
         overall: all.result(),
       };
+    },
+    setHalfLife(ms) {
+      halfLifeMs = numberIn('halfLifeMs', ms, 0, 3_600_000);
+      for (const info of infos.values()) info.ema = new ProbabilityEma<Expression>(halfLifeMs);
     },
     reset() {
       tracker.reset();

@@ -10,9 +10,10 @@
  */
 import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../core/classifier/expression.js';
-import { type FaceDetectorOptions, createFaceDetector } from '../core/detector/index.js';
+import { type FaceDetectorOptions, createFaceDetector, resolveFaceDetectorOptions } from '../core/detector/index.js';
+import { FerkitError, numberIn, oneOf } from '../core/errors.js';
 import { type AlignOptions, assertRawImage } from '../core/image.js';
-import type { LabelSetId } from '../core/labels.js';
+import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
 import { type Pipeline, createPipeline } from '../core/analyzer.js';
 import type { ImageAnalysis, RawImage } from '../core/types.js';
 import { decodeImage } from './decode.js';
@@ -69,18 +70,35 @@ export interface Analyzer {
  * @throws {FerkitError} `E_OPTION` for bad options; `E_MODEL_LOAD`, `E_MODEL_CHECKSUM`, `E_MODEL_MISMATCH` for model problems.
  */
 export async function createAnalyzer(options: AnalyzerOptions = {}): Promise<Analyzer> {
+  // Validate everything before any model is read (no sessions to leak on a bad option).
+  const known = ['detector', 'classifier', 'labels', 'align', 'maxPixels', 'threads', 'cropsOnly'];
+  for (const key of Object.keys(options)) {
+    if (!known.includes(key)) throw new FerkitError('E_OPTION', `unknown option '${key}'; known: ${known.join(', ')}`);
+  }
+  const labels = oneOf('labels', options.labels ?? '7', LABEL_SET_IDS);
+  if (options.align?.margin !== undefined) numberIn('align.margin', options.align.margin, 0, 2);
+  if (options.align?.shiftDown !== undefined) numberIn('align.shiftDown', options.align.shiftDown, -0.5, 0.5);
+  if (options.maxPixels !== undefined) numberIn('maxPixels', options.maxPixels, 1, Number.MAX_SAFE_INTEGER);
+  if (options.threads !== undefined && !Number.isInteger(numberIn('threads', options.threads, 1, 256))) {
+    throw new FerkitError('E_OPTION', `threads must be an integer, got ${options.threads}`);
+  }
+  const detectorOptions = options.cropsOnly ? undefined : resolveFaceDetectorOptions(options.detector ?? {});
+
   // logSeverityLevel 3: errors only (ORT otherwise warns about unused initializers in the BlazeFace graphs).
-  const session = { logSeverityLevel: 3 as const, ...(options.threads ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}) };
+  const session = {
+    logSeverityLevel: 3 as const,
+    ...(options.threads !== undefined ? { intraOpNumThreads: options.threads, interOpNumThreads: 1 } : {}),
+  };
   const model = await readClassifierModel(options.classifier?.model ?? DEFAULT_CLASSIFIER);
   const classifier = await createExpressionClassifier(ort, model.bytes, model.card, { session });
   let detector = null;
   try {
-    if (!options.cropsOnly) detector = await createFaceDetector(ort, await readDetectorModels(), options.detector ?? {}, session);
+    if (detectorOptions) detector = await createFaceDetector(ort, await readDetectorModels(), detectorOptions, session);
   } catch (err) {
     await classifier.dispose();
     throw err;
   }
-  const pipeline = createPipeline(detector, classifier, { labels: options.labels, align: options.align });
+  const pipeline = createPipeline(detector, classifier, { labels, align: options.align });
   const maxPixels = options.maxPixels;
   return {
     pipeline,

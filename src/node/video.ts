@@ -107,7 +107,9 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
   try {
     res = await runTool(ffprobe, [
       '-v', 'error', '-select_streams', 'v:0', '-of', 'json',
-      '-show_entries', 'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,duration:format=duration', file,
+      '-show_entries',
+      'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:format=duration',
+      file,
     ]);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerkitError('E_UNSUPPORTED_FORMAT', MISSING_TOOL(ffprobe), file, { cause: err });
@@ -117,12 +119,24 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
     const lines = ffmpegLines(res.stderr, file);
     throw new FerkitError('E_DECODE', `cannot read the video (corrupt, truncated or not a video): ${lines.slice(-2).join('; ') || `ffprobe exited with ${res.code}`}`, file);
   }
-  const json = JSON.parse(res.stdout) as {
-    streams?: { codec_name?: string; width?: number; height?: number; r_frame_rate?: string; avg_frame_rate?: string; nb_frames?: string; duration?: string }[];
+  let json: {
+    streams?: {
+      codec_name?: string; width?: number; height?: number; r_frame_rate?: string; avg_frame_rate?: string; nb_frames?: string;
+      duration?: string; tags?: { rotate?: string }; side_data_list?: { rotation?: number }[];
+    }[];
     format?: { duration?: string };
   };
+  try {
+    json = JSON.parse(res.stdout) as typeof json;
+  } catch (cause) {
+    throw new FerkitError('E_DECODE', `ffprobe's description of the video is not JSON: ${(cause as Error).message}`, file, { cause });
+  }
   const s = json.streams?.[0];
   if (!s || !s.width || !s.height) throw new FerkitError('E_UNSUPPORTED_FORMAT', 'the file has no video stream', file);
+  // Phone videos store frames sideways plus a rotation; ffmpeg outputs them upright (autorotate), so ±90° swaps the size.
+  const rotation = Number(s.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? s.tags?.rotate ?? 0);
+  const quarterTurn = Math.abs(Math.round(rotation / 90)) % 2 === 1;
+  const [width, height] = quarterTurn ? [s.height, s.width] : [s.width, s.height];
   let fpsText = s.r_frame_rate ?? '';
   let fps = parseRate(fpsText);
   if (!(fps > 0 && fps <= 1000)) {
@@ -133,8 +147,8 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
   const duration = Number(s.duration ?? json.format?.duration);
   const frames = Number(s.nb_frames);
   return {
-    width: s.width,
-    height: s.height,
+    width,
+    height,
     fps,
     fpsText,
     durationMs: Number.isFinite(duration) && duration > 0 ? duration * 1000 : null,

@@ -104,6 +104,8 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       cleanup.push(() => det.dispose());
       return createPipeline(det, classifier, pipelineOptions);
     })();
+    // A failed load (network, checksum) is not cached: the next photo batch tries again.
+    photoPipeline.catch(() => { photoPipeline = null; });
     return photoPipeline;
   };
   const alive = (): void => {
@@ -129,7 +131,18 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       video.reset();
     },
     setLiveOptions(live) {
-      video = createLiveAnalyzer({ detector: liveDetector, classifier }, { labels: options.labels, ...live });
+      const keys = Object.keys(live);
+      const smoothingKeys = Object.keys(live.smoothing ?? {});
+      if (keys.length === 1 && keys[0] === 'smoothing' && smoothingKeys.length === 1 && smoothingKeys[0] === 'halfLifeMs') {
+        // Only the half-life changed: keep the tracker, so track IDs (people in a monitoring session) stay the same.
+        video.setHalfLife(live.smoothing!.halfLifeMs!);
+        return;
+      }
+      // Anything else rebuilds the live analyzer (new track IDs), on top of the options given at init.
+      video = createLiveAnalyzer({ detector: liveDetector, classifier }, {
+        labels: options.labels, ...options.live, ...live,
+        smoothing: { ...options.live?.smoothing, ...live.smoothing },
+      });
     },
     async dispose() {
       if (disposed) return;

@@ -247,8 +247,9 @@ describe('building blocks', () => {
 
   test('annotationPath mirrors relative paths and keeps the folder inside DIR', () => {
     expect(annotationPath('ann', 'a/b.jpg', '/w')).toBe('ann/a/b.jpg');
-    expect(annotationPath('ann', '../x/c.webp', '/w')).toBe('ann/x/c.webp.jpg');
-    expect(annotationPath('ann', '/elsewhere/d.PNG', '/w')).toBe('ann/elsewhere/d.PNG');
+    expect(annotationPath('ann', '../x/c.webp', '/w')).toBe('ann/_up_/x/c.webp.jpg');
+    expect(annotationPath('ann', '/elsewhere/d.PNG', '/w')).toBe('ann/_up_/elsewhere/d.PNG');
+    expect(annotationPath('ann', 'x/c.jpg', '/w')).not.toBe(annotationPath('ann', '../x/c.jpg', '/w'));
     expect(annotationPath('ann', '/deep/sample1.jpg', '/w', true)).toBe('ann/sample1.jpg');
   });
 });

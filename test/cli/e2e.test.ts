@@ -114,6 +114,18 @@ describe('ferkit analyze with the real models', () => {
     expect(r.stderr).toMatch(/ground truth from folder names: accuracy (0\.0|100\.0)% of 1 image/);
   });
 
+  test('EXPECTED FAILURE: an annotation that cannot be written is reported, the analysis is kept, exit 1', async () => {
+    // a folder sits where the annotated picture would be written: the rename fails for this one file
+    await mkdir(p('ann-blocked', 'in', 'photo.jpg'), { recursive: true });
+    const r = await cli(['analyze', p('in', 'photo.jpg'), '--annotate', p('ann-blocked'), '-q']);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/could not write the annotated picture/);
+    const items = JSON.parse(r.stdout) as { ok: boolean; faces?: unknown[] }[];
+    expect(items).toHaveLength(1);
+    expect(items[0]!.ok).toBe(true);
+    expect(items[0]!.faces!.length).toBeGreaterThan(0);
+  });
+
   test('--max-pixels is applied to real photos', async () => {
     const r = await cli(['analyze', '-q', '--max-pixels', '1M', p('in', 'photo.jpg')]);
     expect(r.code).toBe(1);

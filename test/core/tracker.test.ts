@@ -156,6 +156,21 @@ describe('video analyzer (stand-in models)', () => {
     expect(detector.calls).toBeLessThan(30);
   });
 
+  test('setHalfLife changes the smoothing but keeps the track id and the time tallies', async () => {
+    const { scene, detector, classifier } = fakes();
+    const video = createVideoAnalyzer({ detector, classifier }, { smoothing: { halfLifeMs: 5000, hysteresis: false } });
+    scene.faces = [face(100, 80)];
+    scene.expression = probs('happy');
+    for (let i = 0; i < 5; i++) await video.analyzeFrame(frame, i * 40);
+    video.setHalfLife(0); // no smoothing from now on: the next frame shows the raw label at once
+    scene.expression = probs('sad');
+    const r = await video.analyzeFrame(frame, 200);
+    expect(r.faces[0]!.trackId).toBe(1);
+    expect(r.faces[0]!.smoothed.label).toBe('sad');
+    expect(video.summary(240).tracks).toHaveLength(1);
+    expect(() => video.setHalfLife(-1)).toThrow(/halfLifeMs/);
+  });
+
   test('no face followed: the detector runs on every frame, whatever detectEvery', async () => {
     const { detector, classifier } = fakes();
     const video = createVideoAnalyzer({ detector, classifier }, { detectEvery: 5 });

@@ -17,7 +17,7 @@ import { registerVideoCommand, runVideo, type VideoCliOptions, type VideoDeps } 
 import type { VideoFrameAnalysis } from '../../src/core/video.js';
 import { labelChangesPerSecond } from '../../src/core/smoothing.js';
 import { createAnalyzer, type Analyzer } from '../../src/node/index.js';
-import { TRACK_CSV_HEADER, analyzeVideoFile, probeVideo } from '../../src/node/video.js';
+import { TRACK_CSV_HEADER, analyzeVideoFile, decodeVideoFrames, probeVideo } from '../../src/node/video.js';
 import { MEDIA_DIR } from '../helpers/shared.js';
 
 const VIDEO = join(MEDIA_DIR, 'test.mp4');
@@ -199,5 +199,34 @@ describe.skipIf(SKIP)('ferkit video on test.mp4', () => {
     expect(seen).toMatchObject({ fps: 2, detectEvery: 3, halfLife: 250, hysteresis: false });
     await expect(program.parseAsync(['node', 'ferkit', 'video', VIDEO, '--fps', '0'])).rejects.toMatchObject({ code: 'commander.invalidArgument' });
     expect(Buffer.concat(err).toString()).toMatch(/--fps <n>' argument '0' is invalid/);
+  });
+});
+
+describe.skipIf(!HAS_FFMPEG)('rotated (phone) videos', () => {
+  test('a clip stored 64×32 with a 90° rotation tag is probed and decoded upright as 32×64', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferkit-rot-'));
+    try {
+      const src = join(dir, 'src.mp4');
+      const rot = join(dir, 'rot.mp4');
+      // left half white, right half black, so the orientation of decoded frames can be checked
+      const mk = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'color=white:size=32x32:rate=5', '-f', 'lavfi', '-i', 'color=black:size=32x32:rate=5',
+        '-filter_complex', 'hstack', '-t', '1', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-y', src]);
+      expect(mk.status).toBe(0);
+      expect(spawnSync('ffmpeg', ['-v', 'error', '-i', src, '-c', 'copy', '-metadata:s:v:0', 'rotate=90', '-y', rot]).status).toBe(0);
+      const probe = await probeVideo(rot);
+      expect([probe.width, probe.height]).toEqual([32, 64]);
+      let frames = 0;
+      for await (const f of decodeVideoFrames(rot, probe)) {
+        expect(f.image.data.length).toBe(32 * 64 * 3);
+        const px = (x: number, y: number) => f.image.data[(y * 32 + x) * 3]!;
+        // upright frames are one colour on top and the other below; a sheared read would mix them along rows
+        expect(Math.abs(px(16, 5) - px(16, 58))).toBeGreaterThan(200);
+        expect(Math.abs(px(3, 5) - px(28, 5))).toBeLessThan(30);
+        frames++;
+      }
+      expect(frames).toBe(5);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
   });
 });

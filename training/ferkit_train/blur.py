@@ -1,10 +1,10 @@
 """Gaussian blur that matches the FER2013 Training split shipped in ``../shared``.
 
 That copy of the Training split is Gaussian-blurred (sigma about 3 px at 48x48; PublicTest is sharp).
-Models trained on it see sharp faces only through the same blur, so ferkit blurs every 48x48 input
-with ``input.blurSigma`` from the model card before the CNN. This kernel is mirrored exactly by
-``gaussianBlur`` in ``src/core/image.ts``: weights ``exp(-x^2 / (2 sigma^2))`` for integer ``x`` in
-``[-ceil(3 sigma), ceil(3 sigma)]``, normalised to sum 1, separable, borders replicated.
+Models trained on it see sharp faces only through the same blur. ``export.py`` therefore puts this blur
+into the exported ONNX graph as its first op (sigma recorded as ``input.blurSigma`` in the model card);
+runtimes feed the plain normalised crop and must NOT blur again. Kernel: weights ``exp(-x^2 / (2 sigma^2))``
+for integer ``x`` in ``[-ceil(3 sigma), ceil(3 sigma)]``, normalised to sum 1, separable, borders replicated.
 """
 from __future__ import annotations
 

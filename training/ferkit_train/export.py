@@ -108,8 +108,7 @@ def main(argv: list[str] | None = None) -> int:
                       do_constant_folding=True)
     import onnx
     onnx.checker.check_model(onnx.load(str(tmp)))
-    os.replace(tmp, onnx_path)
-    data = onnx_path.read_bytes()
+    data = tmp.read_bytes()  # the .onnx and its card are committed together at the end, so a failure leaves neither changed
 
     status = json.loads((run / "status.json").read_text())
     n_train = status.get("train_images") or len(load_split(args.data, targs["train_split"], str(run.parent / ".cache"))[1])
@@ -155,7 +154,10 @@ def main(argv: list[str] | None = None) -> int:
         },
     }
     card_path = models_dir / f"{args.id}.card.json"
-    tmpc = card_path.with_suffix(".json.tmp"); tmpc.write_text(json.dumps(card, indent=2) + "\n"); os.replace(tmpc, card_path)
+    tmpc = card_path.with_suffix(".json.tmp")
+    tmpc.write_text(json.dumps(card, indent=2) + "\n")
+    os.replace(tmp, onnx_path)
+    os.replace(tmpc, card_path)
 
     # Parity fixture: deterministic synthetic faces-ish inputs (no dataset pixels), torch logits of the wrapped model.
     g = torch.Generator().manual_seed(7)

@@ -127,6 +127,10 @@ def main(argv: list[str] | None = None) -> int:
 
     x_tr, y_tr = load_split(args.data, args.train_split, cache)
     if args.val_split.startswith("holdout:"):
+        # held-out Training images already carry the Training split's blur: never blur them again
+        if args.val_blur:
+            print(f"note: --val-blur {args.val_blur} ignored for a holdout split of {args.train_split}", flush=True)
+            args.val_blur = 0.0
         tr_idx, va_idx = holdout_split(y_tr, float(args.val_split.split(":")[1]), args.seed)
         x_va, y_va = x_tr[va_idx], y_tr[va_idx]
         x_tr, y_tr = x_tr[tr_idx], y_tr[tr_idx]

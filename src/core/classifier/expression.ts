@@ -1,7 +1,7 @@
 /**
  * Expression classifier: 48×48 grayscale face crops → softmax over the 7 FER2013 expressions.
  */
-import { FerkitError } from '../errors.js';
+import { FerkitError, numberIn } from '../errors.js';
 import { type ExpressionProbabilities, softmax, toExpressionRecord } from '../labels.js';
 import { type ExpressionModelCard, checkExpressionCard } from '../model-card.js';
 import { type ModelSession, type OrtModule, type SessionOptions, createSession } from '../runtime.js';
@@ -23,13 +23,15 @@ export interface ExpressionClassifier {
   classify(crops: readonly Float32Array[]): Promise<ExpressionProbabilities[]>;
   /** Like `classify`, but returns the raw logits rows `[N][7]`. */
   logits(crops: readonly Float32Array[]): Promise<Float32Array[]>;
+  /** Releases the ONNX session; later calls reject with `E_INFERENCE`. */
   dispose(): Promise<void>;
 }
 
 /** Options for {@link createExpressionClassifier}. */
 export interface ClassifierOptions {
-  /** Largest batch per ONNX run. Default 64. */
+  /** Largest batch per ONNX run, an integer ≥ 1. Default 64. */
   maxBatch?: number;
+  /** ONNX Runtime session options (threads, execution providers, log level), passed through unchanged. */
   session?: SessionOptions;
 }
 
@@ -44,9 +46,9 @@ export async function createExpressionClassifier(
   ort: OrtModule, bytes: Uint8Array, card: unknown, options: ClassifierOptions = {},
 ): Promise<ExpressionClassifier> {
   const c = await checkExpressionCard(card, bytes);
-  const size = c.input.shape[2];
-  if (c.input.shape[3] !== size) throw new FerkitError('E_MODEL_MISMATCH', `model ${c.id}: input must be square, card says ${JSON.stringify(c.input.shape)}`);
-  const maxBatch = options.maxBatch ?? 64;
+  const size = c.input.shape[2]; // checkExpressionCard guarantees [N, 1, s, s]
+  const maxBatch = numberIn('maxBatch', options.maxBatch ?? 64, 1, 4096);
+  if (!Number.isInteger(maxBatch)) throw new FerkitError('E_OPTION', `maxBatch must be an integer, got ${maxBatch}`);
   const session: ModelSession = await createSession(ort, c.id, bytes, options.session);
   if (!session.inputNames.includes(c.input.name) || !session.outputNames.includes(c.output.name)) {
     await session.release();
@@ -54,13 +56,13 @@ export async function createExpressionClassifier(
   }
   const plane = size * size;
   const scale = 1 / c.input.std;
-  const buffer = new Float32Array(maxBatch * plane);
 
   const logits = async (crops: readonly Float32Array[]): Promise<Float32Array[]> => {
     const rows: Float32Array[] = [];
     for (let start = 0; start < crops.length; start += maxBatch) {
       const n = Math.min(maxBatch, crops.length - start);
-      const input = n === maxBatch ? buffer : new Float32Array(n * plane);
+      // A fresh array per run: runs are queued, and the runtime reads the input only when the run starts.
+      const input = new Float32Array(n * plane);
       for (let b = 0; b < n; b++) {
         const crop = crops[start + b]!;
         if (crop.length !== plane) throw new FerkitError('E_IMAGE', `crop ${start + b} has ${crop.length} values, expected ${size}x${size} = ${plane}`);
