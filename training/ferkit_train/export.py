@@ -57,6 +57,31 @@ def metrics(logits: torch.Tensor, y: np.ndarray) -> dict:
             "macroF1": round(float(np.mean([p["f1"] for p in per])), 4), "confusion": cm.tolist(), "perClass": per}
 
 
+# Label-set projections, as in src/core/labels.ts: merged classes are summed, dropped ones (None) removed and renormalised.
+LABEL_SETS = {
+    "6": {"disgust": "angry"},
+    "5": {"disgust": "angry", "surprise": None},
+    "5b": {"disgust": "angry", "fear": None},
+    "valence": {"angry": "negative", "disgust": "negative", "fear": "negative", "sad": "negative",
+                "happy": "positive", "surprise": "positive", "neutral": "neutral"},
+}
+
+
+def projected_accuracy(probs: torch.Tensor, y: np.ndarray, set_id: str) -> dict:
+    mapping = {e: LABEL_SETS[set_id].get(e, e) for e in EXPRESSIONS}
+    targets = sorted({t for t in mapping.values() if t is not None})
+    m = torch.zeros(len(EXPRESSIONS), len(targets))
+    for i, e in enumerate(EXPRESSIONS):
+        if mapping[e] is not None:
+            m[i, targets.index(mapping[e])] = 1
+    p = probs @ m
+    true = [mapping[EXPRESSIONS[k]] for k in y]
+    keep = np.array([t is not None for t in true])
+    pred = p.argmax(1).numpy()
+    t_idx = np.array([targets.index(t) if t is not None else -1 for t in true])
+    return {"n": int(keep.sum()), "accuracy": round(float((pred[keep] == t_idx[keep]).mean()), 4)}
+
+
 def plot_curves(run: Path) -> Path | None:
     try:
         import matplotlib
@@ -143,6 +168,7 @@ def main(argv: list[str] | None = None) -> int:
                       + (f"; smoke run on a {targs['limit']}-image subset" if targs.get("limit") else "")),
         "selectedOn": f"FER2013 {targs['val_split']} (best validation accuracy; also the reported split, so optimistic)",
         "metrics": {"publicTest": single, "publicTestFlipTTA": tta,
+                    "publicTestLabelSets": {k: projected_accuracy(logits.softmax(1), y, k) for k in LABEL_SETS},
                     "note": "PublicTest through the exported graph (blur included), single crop; flip-TTA separately. "
                             "The shipped runtime does single crop."},
         "training": {

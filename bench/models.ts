@@ -1,0 +1,60 @@
+/**
+ * The model comparison table (issue: accuracy): for every classifier card found, its PublicTest figures from the card,
+ * parameters, ONNX size, training time, and ORT faces/s measured here. Prints Markdown; writes results/models.json.
+ *
+ *   npm run build && node dist/bench/models.js [models/ferkit-lite.onnx models/compare/*.onnx ...]
+ *
+ * With no arguments it takes every `*.onnx` with a `.card.json` in `models/` and `models/compare/`.
+ */
+import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import * as ort from 'onnxruntime-node';
+import { createExpressionClassifier } from '../src/core/classifier/expression.js';
+import type { ExpressionModelCard } from '../src/core/model-card.js';
+import { packageRoot, readClassifierModel } from '../src/node/models.js';
+
+const root = packageRoot();
+const args = process.argv.slice(2);
+const files = args.length ? args : ['models', 'models/compare']
+  .map((d) => join(root, d)).filter((d) => existsSync(d))
+  .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.onnx') && existsSync(join(d, f.replace(/\.onnx$/, '.card.json')))).map((f) => join(d, f)));
+
+interface Row { id: string; architecture: string; parameters: number; bytes: number; acc7: number; acc5b: number; macroF1: number; accTta: number;
+  epochs: unknown; trainMinutes: unknown; facesPerSecondBatch64: number; facesPerSecondBatch1: number }
+const rows: Row[] = [];
+const crop = new Float32Array(48 * 48).map((_, i) => (i * 7) % 256);
+async function rate(fn: () => Promise<unknown>, faces: number, seconds = 2): Promise<number> {
+  for (let i = 0; i < 3; i++) await fn();
+  let n = 0;
+  const t0 = performance.now();
+  while (performance.now() - t0 < seconds * 1000) { await fn(); n += faces; }
+  return Math.round(n / ((performance.now() - t0) / 1000));
+}
+for (const f of files) {
+  const m = await readClassifierModel(f);
+  const card = m.card as ExpressionModelCard & { metrics: {
+    publicTest: { accuracy: number; macroF1: number }; publicTestFlipTTA?: { accuracy: number };
+    publicTestLabelSets?: Record<string, { accuracy: number }>;
+  } };
+  const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
+  const batch = Array.from({ length: 64 }, () => crop);
+  const fps64 = await rate(() => clf.classify(batch), 64);
+  const fps1 = await rate(() => clf.classify([crop]), 1);
+  await clf.dispose();
+  rows.push({
+    id: card.id, architecture: card.architecture, parameters: card.parameters, bytes: m.bytes.length,
+    acc7: card.metrics.publicTest.accuracy, acc5b: card.metrics.publicTestLabelSets?.['5b']?.accuracy ?? NaN, macroF1: card.metrics.publicTest.macroF1, accTta: card.metrics.publicTestFlipTTA?.accuracy ?? NaN,
+    epochs: card.training['epochsRun'], trainMinutes: card.training['trainMinutes'], facesPerSecondBatch64: fps64, facesPerSecondBatch1: fps1,
+  });
+}
+const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '–');
+console.log('| model | architecture | params | ONNX | PublicTest 7-class | 5-class (5b) | macro-F1 | flip-TTA | epochs | train min (2 CPU) | faces/s b64 | faces/s b1 |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|');
+for (const r of rows) {
+  console.log(`| ${r.id} | ${r.architecture} | ${(r.parameters / 1e6).toFixed(2)} M | ${(r.bytes / 1e6).toFixed(2)} MB | ${pct(r.acc7)} | ${pct(r.acc5b)} | ${r.macroF1.toFixed(3)} | ${pct(r.accTta)} | ${String(r.epochs)} | ${String(r.trainMinutes)} | ${r.facesPerSecondBatch64} | ${r.facesPerSecondBatch1} |`);
+}
+const out = join(root, 'results', 'models.json');
+mkdirSync(join(root, 'results'), { recursive: true });
+writeFileSync(`${out}.tmp`, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n');
+renameSync(`${out}.tmp`, out);
+console.log(`wrote ${out}`);
