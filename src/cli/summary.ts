@@ -8,6 +8,7 @@ import { reportFromConfusion } from '../core/metrics.js';
 import type { FerkitErrorCode } from '../core/errors.js';
 import { chosenLabel, type BatchItem } from '../node/output.js';
 import { formatDuration } from './progress.js';
+import type { ClassificationReport } from '../core/metrics.js';
 
 /** Accuracy against folder names. */
 export interface GroundTruthSummary {
@@ -25,7 +26,7 @@ export interface GroundTruthSummary {
   /** Accuracy over images with a face only. */
   accuracyWithFace: number;
   macroF1: number;
-  perClass: { label: string; precision: number; recall: number; f1: number; support: number }[];
+  perClass: ClassificationReport['perClass'];
   /** `confusion[true][predicted]` over images with a face, in `labels` order. */
   confusion: number[][];
   /** Images without a face, per true label. */

@@ -8,6 +8,7 @@ import type { CalibrationBin } from '../core/metrics.js';
 import type { Expression, LabelSetId } from '../core/labels.js';
 import type { CsvUsage, DatasetEvaluation, DatasetPreset, EvaluationCounts, SkippedSample } from './datasets.js';
 import { writeFileAtomic, writeJsonFileAtomic } from './output.js';
+import type { ClassificationReport } from '../core/metrics.js';
 
 /** Everything one evaluation measured, as plain JSON (`metrics.json`, `--json`). Fractions in [0, 1]. */
 export interface EvaluationReport {
@@ -44,7 +45,7 @@ export interface EvaluationReport {
   hammingLoss: number;
   /** Expected calibration error on the max probability, `calibration.length` equal-width bins. */
   ece: number;
-  perClass: { label: string; precision: number; recall: number; f1: number; support: number }[];
+  perClass: ClassificationReport['perClass'];
   /** `confusion[true][predicted]` counts, in `labels` order. */
   confusion: number[][];
   /** Per true class: images where no face was found (`detect` only; counted as wrong). */

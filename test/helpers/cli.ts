@@ -4,14 +4,22 @@ import { run, type CliDeps } from '../../src/cli/main.js';
 
 export interface CliRun { code: number; stdout: string; stderr: string }
 
-/** `args` follow `ferkit` (e.g. `['analyze', 'x.jpg']`); `cwd` is the working folder the CLI sees. */
-export async function runCli(args: readonly string[], cwd: string, deps: Partial<Omit<CliDeps, 'io'>> = {}): Promise<CliRun> {
+/** CLI streams for `cwd` that record what is written; `finish(code)` returns the run's result. */
+export function captureIo(cwd: string): { io: CliDeps['io']; finish(code: number): CliRun } {
   const stdout = new PassThrough();
   const stderr = new PassThrough();
   const out: Buffer[] = [];
   const err: Buffer[] = [];
   stdout.on('data', (c: Buffer) => out.push(c));
   stderr.on('data', (c: Buffer) => err.push(c));
-  const code = await run(['node', 'ferkit', ...args], { handleSignals: false, ...deps, io: { stdout, stderr, stderrIsTTY: false, cwd } });
-  return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+  return {
+    io: { stdout, stderr, stderrIsTTY: false, cwd },
+    finish: (code) => ({ code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') }),
+  };
+}
+
+/** `args` follow `ferkit` (e.g. `['analyze', 'x.jpg']`); `cwd` is the working folder the CLI sees. */
+export async function runCli(args: readonly string[], cwd: string, deps: Partial<Omit<CliDeps, 'io'>> = {}): Promise<CliRun> {
+  const { io, finish } = captureIo(cwd);
+  return finish(await run(['node', 'ferkit', ...args], { handleSignals: false, ...deps, io }));
 }

@@ -18,6 +18,7 @@ import type { VideoFrameAnalysis } from '../../src/core/video.js';
 import { labelChangesPerSecond } from '../../src/core/smoothing.js';
 import { createAnalyzer, type Analyzer } from '../../src/node/index.js';
 import { TRACK_CSV_HEADER, analyzeVideoFile, decodeVideoFrames, probeVideo } from '../../src/node/video.js';
+import { captureIo, type CliRun } from '../helpers/cli.js';
 import { MEDIA_DIR } from '../helpers/shared.js';
 
 const VIDEO = join(MEDIA_DIR, 'test.mp4');
@@ -36,20 +37,14 @@ describe.skipIf(SKIP)('ferkit video on test.mp4', () => {
   let analyzer: Analyzer;
   const p = (...parts: string[]): string => join(dir, ...parts);
   /** Runs `runVideo` with captured streams; the models are loaded once for the file (front model, no tiling). */
-  async function video(file: string, opts: Partial<VideoCliOptions>): Promise<{ code: number; stdout: string; stderr: string }> {
-    const stdout = new PassThrough();
-    const stderr = new PassThrough();
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    stdout.on('data', (c: Buffer) => out.push(c));
-    stderr.on('data', (c: Buffer) => err.push(c));
+  async function video(file: string, opts: Partial<VideoCliOptions>): Promise<CliRun> {
+    const { io, finish } = captureIo(dir);
     const deps: VideoDeps = {
-      io: { stdout, stderr, stderrIsTTY: false, cwd: dir },
+      io,
       handleSignals: false,
       analyzeVideoFile: (f, o) => analyzeVideoFile(f, { ...o, pipeline: analyzer.pipeline }),
     };
-    const code = await runVideo(file, { ...DEFAULTS, ...opts }, deps);
-    return { code, stdout: Buffer.concat(out).toString('utf8'), stderr: Buffer.concat(err).toString('utf8') };
+    return finish(await runVideo(file, { ...DEFAULTS, ...opts }, deps));
   }
   const lines = async (path: string): Promise<VideoFrameAnalysis[]> =>
     (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as VideoFrameAnalysis);
