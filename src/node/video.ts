@@ -33,7 +33,11 @@ import { openAtomicFile, writeFileAtomic, writeJsonFileAtomic, type TextSink } f
 export interface VideoProbe {
   width: number;
   height: number;
-  /** Frame rate of the stream (ffprobe's `r_frame_rate`), frames/s. */
+  /**
+   * Frame rate of the stream, frames/s: ffprobe's `r_frame_rate` for constant-frame-rate video; for a
+   * variable-frame-rate (phone) clip, where `r_frame_rate` is the fastest rate seen and `avg_frame_rate` (frames ÷
+   * duration) differs from it by more than 5%, the average.
+   */
   fps: number;
   /** The same as ffmpeg writes it, e.g. `'25/1'` or `'30000/1001'`. */
   fpsText: string;
@@ -137,12 +141,10 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
   const rotation = Number(s.side_data_list?.find((d) => d.rotation !== undefined)?.rotation ?? s.tags?.rotate ?? 0);
   const quarterTurn = Math.abs(Math.round(rotation / 90)) % 2 === 1;
   const [width, height] = quarterTurn ? [s.height, s.width] : [s.width, s.height];
-  let fpsText = s.r_frame_rate ?? '';
-  let fps = parseRate(fpsText);
-  if (!(fps > 0 && fps <= 1000)) {
-    fpsText = s.avg_frame_rate ?? '';
-    fps = parseRate(fpsText);
-  }
+  const usable = (r: number) => r > 0 && r <= 1000;
+  const [rFps, avgFps] = [parseRate(s.r_frame_rate ?? ''), parseRate(s.avg_frame_rate ?? '')];
+  const variable = usable(rFps) && usable(avgFps) && Math.abs(avgFps - rFps) > 0.05 * rFps;
+  const [fpsText, fps] = usable(rFps) && !variable ? [s.r_frame_rate!, rFps] : [s.avg_frame_rate ?? '', avgFps];
   if (!(fps > 0 && fps <= 1000)) throw new FerkitError('E_UNSUPPORTED_FORMAT', `the video stream states no usable frame rate (r_frame_rate ${s.r_frame_rate}, avg_frame_rate ${s.avg_frame_rate})`, file);
   const duration = Number(s.duration ?? json.format?.duration);
   const frames = Number(s.nb_frames);
@@ -175,21 +177,22 @@ export interface DecodedFrame {
 }
 
 /**
- * Decodes `file` with ffmpeg into RGB frames, one at a time, at a constant rate: the stream's own (`probe.fps`,
- * every frame of a constant-frame-rate video) or `fps` (sampled by ffmpeg's `fps` filter). Reading stops when the
+ * Decodes `file` with ffmpeg into RGB frames, one at a time: every frame of the stream, once (timestamps
+ * `index / probe.fps`, exact for constant-frame-rate video, spread evenly at the mean rate for variable-frame-rate
+ * clips), or frames sampled at a constant `fps` by ffmpeg's `fps` filter. Reading stops when the
  * consumer stops (ffmpeg is then killed). After the last frame, a decode problem throws.
  * @throws {FerkitError} `E_DECODE` naming the file when ffmpeg fails or reports an error (corrupt or truncated
  *   data), after every frame it produced has been yielded; `E_UNSUPPORTED_FORMAT` when ffmpeg is missing.
  */
 export async function* decodeVideoFrames(file: string, probe: VideoProbe, options: FfmpegPaths & { fps?: number } = {}): AsyncGenerator<DecodedFrame> {
   const ffmpeg = options.ffmpeg ?? 'ffmpeg';
-  const rateText = options.fps !== undefined ? String(options.fps) : probe.fpsText;
   const rate = options.fps ?? probe.fps;
+  const timing = options.fps !== undefined ? ['-vf', `fps=${options.fps}`] : ['-fps_mode', 'passthrough'];
   const { width, height } = probe;
   const frameBytes = width * height * 3;
   const child = spawn(ffmpeg, [
     '-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-an', '-sn', '-dn',
-    '-vf', `fps=${rateText}`, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
+    ...timing, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');

@@ -225,3 +225,29 @@ describe.skipIf(!HAS_FFMPEG)('rotated (phone) videos', () => {
     }
   });
 });
+
+describe.skipIf(!HAS_FFMPEG)('variable-frame-rate videos', () => {
+  test('a clip at 30 fps then 10 fps decodes at its mean rate, one frame per source frame, not at the peak rate', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ferkit-vfr-'));
+    try {
+      const vfr = join(dir, 'vfr.mp4');
+      // the first 30 frames 1/30 s apart, the rest 3/30 s apart: ffprobe then states r_frame_rate 30 but a lower average
+      const mk = spawnSync('ffmpeg', ['-v', 'error', '-f', 'lavfi', '-i', 'testsrc2=size=64x64:rate=30', '-t', '2',
+        '-vf', "setpts='if(lt(N,30),N/30/TB,(30+(N-30)*3)/30/TB)'", '-fps_mode', 'vfr', '-c:v', 'libx264', '-pix_fmt', 'yuv420p', '-y', vfr]);
+      expect(mk.status).toBe(0);
+      const probe = await probeVideo(vfr);
+      expect(probe.frames).not.toBeNull();
+      expect(probe.fps).toBeLessThan(29);
+      expect(probe.fps).toBeCloseTo(probe.frames! / (probe.durationMs! / 1000), 1);
+      let frames = 0;
+      for await (const f of decodeVideoFrames(vfr, probe)) {
+        expect(f.image.data.length).toBe(64 * 64 * 3);
+        frames++;
+      }
+      // at the peak rate (30/s) ffmpeg would pad the slow part with duplicates: ~54 frames instead of 40
+      expect(Math.abs(frames - probe.frames!)).toBeLessThanOrEqual(1);
+    } finally {
+      await rm(dir, { recursive: true, force: true });
+    }
+  });
+});
