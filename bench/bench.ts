@@ -4,7 +4,7 @@
  *   npm run bench                 # all sections
  *   node dist/bench/bench.js --out results/bench.json --iterations 200
  *
- * Measures: classifier faces/s at batch 1 and 64; detector ms per 640×480 frame (front model, one face) and per
+ * Measures: classifier faces/s at batch 1 and 64 (the default model, then the lite one, `--models a,b`); detector ms per 640×480 frame (front model, one face) and per
  * 2048×1536 photo (back model + tiles); end-to-end ms per photo (decode + detect + classify) for ../shared/media and
  * the face-api sample photos; peak resident memory.
  */
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { createExpressionClassifier } from '../src/core/classifier/expression.js';
+import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
 import { createFaceDetector } from '../src/core/detector/index.js';
 import type { RawImage } from '../src/core/types.js';
 import { createAnalyzer } from '../src/node/index.js';
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
   options: {
     out: { type: 'string', default: 'results/bench.json' },
     iterations: { type: 'string', default: '100' },
-    model: { type: 'string', default: 'ferkit-lite' },
+    models: { type: 'string', default: `${BUNDLED_CLASSIFIERS.default},${BUNDLED_CLASSIFIERS.lite}` },
     shared: { type: 'string', default: join(packageRoot(), '..', 'shared') },
   },
 });
@@ -54,22 +54,27 @@ const result: Record<string, unknown> = {
   date: new Date().toISOString(), node: process.version, cpus: cpus().length, cpu: cpus()[0]?.model, ort: ort.env.versions?.common,
 };
 
-// Classifier
-const m = await readClassifierModel(args.model);
+// Classifiers
 const quiet = { logSeverityLevel: 3 as const }; // errors only: ORT warns about unused initializers in the BlazeFace graphs
-const clf = await createExpressionClassifier(ort, m.bytes, m.card, { maxBatch: 64, session: quiet });
 const crop = new Float32Array(48 * 48).map((_, i) => (i * 7) % 256);
-const b1 = await time(ITER * 10, () => clf.classify([crop]));
-const batch = Array.from({ length: 64 }, () => crop);
-const b64 = await time(Math.max(10, ITER / 2), () => clf.classify(batch));
-const classifier = {
-  model: args.model, bytes: m.bytes.length,
-  batch1: { msPerCall: stats(b1), facesPerSecond: Math.round(1000 / stats(b1).median) },
-  batch64: { msPerCall: stats(b64), facesPerSecond: Math.round((64 * 1000) / stats(b64).median) },
-};
-await clf.dispose();
-result.classifier = classifier;
-console.log(`classifier ${args.model}: batch 1 ${classifier.batch1.facesPerSecond} faces/s (${classifier.batch1.msPerCall.median} ms), batch 64 ${classifier.batch64.facesPerSecond} faces/s`);
+const classifiers = [];
+for (const model of args.models!.split(',')) {
+  const m = await readClassifierModel(model);
+  const clf = await createExpressionClassifier(ort, m.bytes, m.card, { maxBatch: 64, session: quiet });
+  const b1 = await time(ITER * 10, () => clf.classify([crop]));
+  const batch = Array.from({ length: 64 }, () => crop);
+  const b64 = await time(Math.max(10, ITER / 2), () => clf.classify(batch));
+  const c = {
+    model, bytes: m.bytes.length,
+    batch1: { msPerCall: stats(b1), facesPerSecond: Math.round(1000 / stats(b1).median) },
+    batch64: { msPerCall: stats(b64), facesPerSecond: Math.round((64 * 1000) / stats(b64).median) },
+  };
+  await clf.dispose();
+  classifiers.push(c);
+  console.log(`classifier ${model}: batch 1 ${c.batch1.facesPerSecond} faces/s (${c.batch1.msPerCall.median} ms), batch 64 ${c.batch64.facesPerSecond} faces/s`);
+}
+result.classifier = classifiers[0]; // the default model, which the end-to-end figures below use
+result.classifiers = classifiers;
 
 // Detector
 const det = await readDetectorModels();
@@ -92,7 +97,7 @@ for (const model of ['auto', 'front', 'back'] as const) {
 result.detector = detector;
 
 // End to end: decode + detect + classify
-const analyzer = await createAnalyzer({ classifier: { model: args.model } });
+const analyzer = await createAnalyzer({ classifier: { model: args.models!.split(',')[0]! } });
 const frameAnalysis = await time(ITER, () => analyzer.analyze(frame));
 result.frame640x480EndToEnd = { ms: stats(frameAnalysis), note: 'pre-decoded RGB frame: detect (auto→front) + crop + classify' };
 console.log(`end-to-end 640x480 frame (no decode): ${stats(frameAnalysis).median} ms`);

@@ -30,7 +30,7 @@ export {
 export interface AnalyzerOptions {
   /** Face detector options (model 'auto' | 'front' | 'back', minScore, minFacePx, maxFaces, tiling). */
   detector?: FaceDetectorOptions;
-  /** Classifier: a bundled model id (default `ferkit-lite`) or a path to an `.onnx` with its `.card.json` beside it. */
+  /** Classifier: a bundled model id (default `ferkit-vgg`; `ferkit-lite` for weak devices) or a path to an `.onnx` with its `.card.json` beside it. */
   classifier?: { model?: string };
   /** Label set for each face's `projected` field ('7' = none). */
   labels?: LabelSetId;

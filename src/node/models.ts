@@ -8,10 +8,11 @@ import { readFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { BUNDLED_CLASSIFIERS } from '../core/classifier/expression.js';
 import { FerkitError } from '../core/errors.js';
 
-/** The default expression model id. */
-export const DEFAULT_CLASSIFIER = 'ferkit-lite';
+/** The default expression model id (`ferkit-vgg`; `ferkit-lite` is the ≤ 1 MB one for weak devices). */
+export const DEFAULT_CLASSIFIER: string = BUNDLED_CLASSIFIERS.default;
 
 /** The ferkit package root (the folder whose package.json is named "ferkit"), from source or from dist. */
 export function packageRoot(): string {
@@ -41,7 +42,7 @@ export async function readDetectorModels(): Promise<{ front: Uint8Array; back: U
 }
 
 /**
- * Reads a classifier: a bundled id (`ferkit-lite`) or a path to an `.onnx` file whose card is `<name>.card.json` beside it.
+ * Reads a classifier: a bundled id (`ferkit-vgg`, `ferkit-lite`; see `BUNDLED_CLASSIFIERS`) or a path to an `.onnx` file whose card is `<name>.card.json` beside it.
  * @throws {FerkitError} `E_MODEL_LOAD` naming the missing file.
  */
 export async function readClassifierModel(idOrPath: string = DEFAULT_CLASSIFIER): Promise<{ bytes: Uint8Array; card: unknown; path: string }> {

@@ -3,7 +3,7 @@
  * core pipeline as in Node. Webcam frames go through a pipeline with the fast front detector (no tiling) and then
  * tracking and smoothing; photos through one with the automatic detector choice (loaded on first use).
  */
-import { createExpressionClassifier, type ExpressionClassifier } from '../core/classifier/expression.js';
+import { BUNDLED_CLASSIFIERS, createExpressionClassifier, type ExpressionClassifier } from '../core/classifier/expression.js';
 import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from '../core/detector/index.js';
 import { FerkitError } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
@@ -20,7 +20,7 @@ export interface WebAnalyzerOptions {
   modelsUrl?: string;
   /** URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (same origin). Default `./ort/`. */
   wasmPaths?: string;
-  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default `ferkit-lite`. */
+  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default `ferkit-vgg` (`BUNDLED_CLASSIFIERS.default`); `ferkit-lite` for weak devices. */
   classifier?: string;
   backend?: WebBackend;
   /** WASM threads (see {@link OrtWebOptions.threads}). */
@@ -78,7 +78,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
   const runtime = await configureOrtWeb(ort, { wasmPaths, backend: options.backend, threads: options.threads });
   const fetchOpts = { onProgress: options.onProgress };
   const manifest: ModelManifest = await fetchManifest(modelsUrl);
-  const { bytes, card } = await fetchClassifier(modelsUrl, options.classifier ?? 'ferkit-lite', fetchOpts);
+  const { bytes, card } = await fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
   const classifier = await createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 });
   const cleanup: (() => Promise<void>)[] = [() => classifier.dispose()];
   let liveDetector: FaceDetector;

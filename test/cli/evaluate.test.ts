@@ -12,7 +12,7 @@ import { EXPRESSIONS, LABEL_SETS, argmax, projectProbabilities, type Expression,
 import {
   EvaluationAccumulator, calibrationBins, expectedCalibrationError, inTopK, reportFromConfusion, topKAccuracy,
 } from '../../src/core/metrics.js';
-import { createAnalyzer, decodeImage, type ExpressionProbabilities } from '../../src/node/index.js';
+import { DEFAULT_CLASSIFIER, createAnalyzer, decodeImage, type ExpressionProbabilities } from '../../src/node/index.js';
 import type { EvaluationReport } from '../../src/node/report.js';
 import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
@@ -149,7 +149,7 @@ describe.skipIf(!HAS_FER2013)('ferkit evaluate on real FER2013 faces', () => {
     expect(rep.accuracy).toBeCloseTo(want.accuracy, 12);
     expect(rep.top2Accuracy).toBeCloseTo(want.top2, 12);
     expect(rep.perClass.map((c) => c.support)).toEqual(EXPRESSIONS.map(() => PER_CLASS));
-    expect(rep.model).toMatchObject({ id: 'ferkit-lite', sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
+    expect(rep.model).toMatchObject({ id: DEFAULT_CLASSIFIER, sha256: expect.stringMatching(/^[0-9a-f]{64}$/) });
     expect(rep.dataset).toMatchObject({ kind: 'folder', source: p('kaggle') });
     expect(rep.ece).toBeGreaterThanOrEqual(0);
     expect(rep.calibration.reduce((a, b) => a + b.count, 0)).toBe(rep.n);
@@ -230,7 +230,7 @@ describe.skipIf(!HAS_FER2013)('ferkit evaluate on real FER2013 faces', () => {
     for (const e of EXPRESSIONS) expect(svg).toContain(`>${e}</text>`);
     expect(svg).toContain('>true</text>');
     expect(svg).toContain('>predicted</text>');
-    expect(svg).toContain(`ferkit-lite on ${dir.split('/').pop()}/kaggle`);
+    expect(svg).toContain(`${DEFAULT_CLASSIFIER} on ${dir.split('/').pop()}/kaggle`);
     expect(svg).toContain(`accuracy ${(metrics.accuracy * 100).toFixed(1)}%`);
     const rel = await readFile(p('report', 'reliability.svg'), 'utf8');
     expect(XMLValidator.validate(rel)).toBe(true);

@@ -33,7 +33,7 @@ describe('training recipe (smoke)', () => {
     expect(summary).toHaveLength(2);
     py(['ferkit_train.export', '--run', run, '--id', 'smoke', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
     const model = await readClassifierModel(join(tmp, 'models', 'smoke.onnx'));
-    const card = model.card as { metrics: { publicTest: { n: number } }; training: { epochsRun: number } };
+    const card = model.card as { metrics: { publicTest: { n: number; accuracy: number } }; training: { epochsRun: number } };
     expect(card.metrics.publicTest.n).toBe(3589);
     expect(card.training.epochsRun).toBe(1);
     const classifier = await createExpressionClassifier(ort, model.bytes, model.card);
@@ -41,7 +41,23 @@ describe('training recipe (smoke)', () => {
     const rows = await classifier.logits(fx.pixels.map((p) => Float32Array.from(p)));
     rows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - fx.logits[i]![j]!)).toBeLessThan(1e-3)));
     await classifier.dispose();
-  });
+
+    // --tta flip: the graph averages each face with its mirror image, so a face and its mirror get the same output
+    py(['ferkit_train.export', '--run', run, '--id', 'smoke-tta', '--tta', 'flip', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
+    const tta = await readClassifierModel(join(tmp, 'models', 'smoke-tta.onnx'));
+    const ttaCard = tta.card as { input: { tta: string }; metrics: { publicTest: { accuracy: number }; publicTestSingleCrop: { accuracy: number } } };
+    expect(ttaCard.input.tta).toBe('flip');
+    expect(ttaCard.metrics.publicTestSingleCrop.accuracy).toBe(card.metrics.publicTest.accuracy);
+    const ttaClassifier = await createExpressionClassifier(ort, tta.bytes, tta.card);
+    const ttaFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-tta.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    const ttaRows = await ttaClassifier.logits(ttaFx.pixels.map((p) => Float32Array.from(p)));
+    ttaRows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - ttaFx.logits[i]![j]!)).toBeLessThan(1e-3)));
+    const face = Float32Array.from(ttaFx.pixels[0]!);
+    const mirror = face.map((_, k) => face[Math.floor(k / 48) * 48 + (47 - (k % 48))]!);
+    const [a, b] = await ttaClassifier.logits([face, mirror]);
+    a!.forEach((v, j) => expect(Math.abs(v - b![j]!)).toBeLessThan(1e-4));
+    await ttaClassifier.dispose();
+  }, 300_000); // one epoch + two exports (each scores PublicTest), about a minute on 2 idle cores
 
   test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', () => {
     // A generated CSV in the original format (emotion,pixels,Usage): no dataset pixels needed.

@@ -1,6 +1,7 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
- * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`.
+ * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-vgg`).
  */
 import './style.css';
 import {
@@ -291,7 +292,8 @@ async function boot(s: AppState): Promise<void> {
   try {
     const backend = (s.params.get('backend') ?? 'auto') as WebBackend;
     const threads = s.params.has('threads') ? Number(s.params.get('threads')) : undefined;
-    info = await a.init({ backend, threads, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href },
+    const classifier = s.params.get('classifier') ?? undefined;
+    info = await a.init({ backend, threads, classifier, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href },
       (e) => {
         // Before the first ready: the status pill; later loads (the photo detector) show in the photo tab.
         if (!stats.ready) backendEl.textContent = progressText(e);

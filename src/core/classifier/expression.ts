@@ -6,6 +6,16 @@ import { type ExpressionProbabilities, softmax, toExpressionRecord } from '../la
 import { type ExpressionModelCard, checkExpressionCard } from '../model-card.js';
 import { type ModelSession, type OrtModule, type SessionOptions, createSession } from '../runtime.js';
 
+/**
+ * The classifiers bundled with ferkit (`models/<id>.onnx` + `<id>.card.json`), both trained by `training/` on the
+ * FER2013 Training split only (see each card's `trainedOn`, `metrics` and `docs/model-card-<id>.md`):
+ * - `default` — the most accurate model that stays real time: `ferkit-vgg`, VGG-style, 1.17 M parameters, 4.7 MB,
+ *   54.1% on FER2013 PublicTest, about 1,600 faces/s batched on 2 CPU cores.
+ * - `lite` — for weak devices: `ferkit-lite`, mini-Xception family, 0.20 M parameters, 0.81 MB, 52.1% on PublicTest,
+ *   about 6,000 faces/s batched.
+ */
+export const BUNDLED_CLASSIFIERS = { default: 'ferkit-vgg', lite: 'ferkit-lite' } as const;
+
 /** A loaded expression classifier. */
 export interface ExpressionClassifier {
   readonly id: string;
@@ -37,8 +47,8 @@ export interface ClassifierOptions {
 
 /**
  * Loads an expression classifier from ONNX bytes and its card.
- * @remarks Weights: `models/ferkit-lite.onnx` by default, trained by `training/` on the FER2013 Training split only
- *   (see the card's `trainedOn`, `selectedOn` and `metrics`). The card's `input.blurSigma` documents a Gaussian blur that
+ * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-vgg.onnx` by default), trained by `training/`
+ *   on the FER2013 Training split only (see the card's `trainedOn`, `selectedOn` and `metrics`). The card's `input.blurSigma` documents a Gaussian blur that
  *   is part of the ONNX graph itself (it matches the blurred Training split this model learnt from).
  * @throws {FerkitError} `E_MODEL_MISMATCH` / `E_MODEL_CHECKSUM` when the card and bytes disagree; `E_MODEL_LOAD`.
  */
