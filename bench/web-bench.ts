@@ -199,12 +199,14 @@ async function main(): Promise<void> {
     runs.wasmWarm = await measure(y4m, profile, seconds, '?backend=wasm');
     console.error('WASM with 2 threads…');
     runs.wasm2Threads = await measure(y4m, profile, seconds, '?backend=wasm&threads=2');
+    console.error('WASM with the lite classifier…');
+    runs.wasmLite = await measure(y4m, profile, seconds, '?backend=wasm&classifier=ferkit-lite');
     console.error('screenshots…');
     const shots = (await takeScreenshots(y4m, join(REPO, 'results', 'screenshots'))).map((f) => f.slice(REPO.length + 1));
     const chromiumVersion = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const report = {
       what: 'ferkit web app in headless Chromium: fake camera 640x480 @ 30 fps from ../shared/media/test.mp4 (one face), '
-        + 'detector blazeface-front (tiling off), classifier ferkit-lite, tracking + smoothing, in a Web Worker; '
+        + 'detector blazeface-front (tiling off), classifier ferkit-vgg (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
         + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
         + 'threads: the app default is min(4, cores - 1)',
       load: { loadAverage1m: Math.round(loadavg()[0]! * 100) / 100, note: 'other work on the machine (e.g. model training) shares the cores' },

@@ -174,7 +174,7 @@ class SpatialTransformer(nn.Module):
         super().__init__()
         self.loc = nn.Sequential(
             nn.Conv2d(1, 8, 5, 2, 2), nn.ReLU(inplace=True), nn.MaxPool2d(2),
-            nn.Conv2d(8, 16, 3, 1, 1), nn.ReLU(inplace=True), nn.AdaptiveAvgPool2d(3), nn.Flatten(),
+            nn.Conv2d(8, 16, 3, 1, 1), nn.ReLU(inplace=True), nn.AvgPool2d(4), nn.Flatten(),  # 12x12 -> 3x3 at 48 px
             nn.Linear(16 * 9, 32), nn.ReLU(inplace=True), nn.Linear(32, 6))
         nn.init.zeros_(self.loc[-1].weight)
         with torch.no_grad():
@@ -182,7 +182,12 @@ class SpatialTransformer(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         theta = self.loc(x).view(-1, 2, 3)
-        grid = torch.nn.functional.affine_grid(theta, list(x.shape), align_corners=False)
+        # affine_grid(theta, x.shape, align_corners=False) written as a MatMul, which ONNX export supports
+        h, w = x.shape[2], x.shape[3]
+        ys = (torch.arange(h, dtype=x.dtype) * 2 + 1) / h - 1
+        xs = (torch.arange(w, dtype=x.dtype) * 2 + 1) / w - 1
+        base = torch.stack([xs.view(1, w).expand(h, w), ys.view(h, 1).expand(h, w), torch.ones(h, w, dtype=x.dtype)], -1)
+        grid = (base.view(1, h * w, 3) @ theta.transpose(1, 2)).view(-1, h, w, 2)
         return torch.nn.functional.grid_sample(x, grid, align_corners=False, padding_mode="border")
 
 
