@@ -58,7 +58,8 @@ const result: Record<string, unknown> = {
 const quiet = { logSeverityLevel: 3 as const }; // errors only: ORT warns about unused initializers in the BlazeFace graphs
 const crop = new Float32Array(48 * 48).map((_, i) => (i * 7) % 256);
 const classifiers = [];
-for (const model of args.models!.split(',')) {
+const modelIds = args.models!.split(',');
+for (const model of modelIds) {
   const m = await readClassifierModel(model);
   const clf = await createExpressionClassifier(ort, m.bytes, m.card, { maxBatch: 64, session: quiet });
   const b1 = await time(ITER * 10, () => clf.classify([crop]));
@@ -97,7 +98,7 @@ for (const model of ['auto', 'front', 'back'] as const) {
 result.detector = detector;
 
 // End to end: decode + detect + classify
-const analyzer = await createAnalyzer({ classifier: { model: args.models!.split(',')[0]! } });
+const analyzer = await createAnalyzer({ classifier: { model: modelIds[0]! } });
 const frameAnalysis = await time(ITER, () => analyzer.analyze(frame));
 result.frame640x480EndToEnd = { ms: stats(frameAnalysis), note: 'pre-decoded RGB frame: detect (auto→front) + crop + classify' };
 console.log(`end-to-end 640x480 frame (no decode): ${stats(frameAnalysis).median} ms`);

@@ -39,8 +39,6 @@ export interface VideoProbe {
    * duration) differs from it by more than 5%, the average.
    */
   fps: number;
-  /** The same as ffmpeg writes it, e.g. `'25/1'` or `'30000/1001'`. */
-  fpsText: string;
   /** Duration in ms, or `null` when the container does not say. */
   durationMs: number | null;
   /** Frame count stated by the container, or `null`. */
@@ -144,7 +142,7 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
   const usable = (r: number) => r > 0 && r <= 1000;
   const [rFps, avgFps] = [parseRate(s.r_frame_rate ?? ''), parseRate(s.avg_frame_rate ?? '')];
   const variable = usable(rFps) && usable(avgFps) && Math.abs(avgFps - rFps) > 0.05 * rFps;
-  const [fpsText, fps] = usable(rFps) && !variable ? [s.r_frame_rate!, rFps] : [s.avg_frame_rate ?? '', avgFps];
+  const fps = usable(rFps) && !variable ? rFps : avgFps;
   if (!(fps > 0 && fps <= 1000)) throw new FerkitError('E_UNSUPPORTED_FORMAT', `the video stream states no usable frame rate (r_frame_rate ${s.r_frame_rate}, avg_frame_rate ${s.avg_frame_rate})`, file);
   const duration = Number(s.duration ?? json.format?.duration);
   const frames = Number(s.nb_frames);
@@ -152,7 +150,6 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
     width,
     height,
     fps,
-    fpsText,
     durationMs: Number.isFinite(duration) && duration > 0 ? duration * 1000 : null,
     frames: Number.isInteger(frames) && frames > 0 ? frames : null,
     codec: s.codec_name ?? 'unknown',
