@@ -68,6 +68,22 @@ def load_csv(csv_path: str | os.PathLike, usage: str) -> tuple[np.ndarray, np.nd
     return np.stack(images), np.asarray(labels, dtype=np.int64), ids
 
 
+def _folder_signature(split_dir: Path) -> str:
+    """Cheap fingerprint of a split folder (file count, total size, newest mtime): a replaced copy of the data
+    (same paths, new pixels) gets a new cache key instead of silently reusing the old decoded arrays."""
+    n = size = 0
+    newest = 0.0
+    for class_dir in sorted(split_dir.iterdir()) if split_dir.is_dir() else []:
+        if not class_dir.is_dir():
+            continue
+        for f in os.scandir(class_dir):
+            st = f.stat()
+            n += 1
+            size += st.st_size
+            newest = max(newest, st.st_mtime)
+    return f"{n}:{size}:{newest:.0f}"
+
+
 def load_split(source: str, split: str, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load one split from a dataset root (folders) or a ``.csv`` file, with an optional npz cache."""
     if source.lower().endswith(".csv"):
@@ -75,7 +91,7 @@ def load_split(source: str, split: str, cache_dir: str | None = None) -> tuple[n
         return x, y
     path = Path(source) / split
     if cache_dir:
-        key = hashlib.sha1(str(path.resolve()).encode()).hexdigest()[:10]
+        key = hashlib.sha1(f"{path.resolve()}|{_folder_signature(path)}".encode()).hexdigest()[:10]
         cache = Path(cache_dir) / f"{split}-{key}.npz"
         if cache.exists():
             z = np.load(cache)

@@ -1,17 +1,23 @@
 """Train an expression CNN on FER2013 and keep the best checkpoint.
 
-Example (the default lite model; see ``training/README.md``)::
+Example (the default model; the plan and timings are in ``training/README.md``)::
 
-    /usr/bin/python3 -m ferkit_train.train --data ../../shared/data/fer2013 --model ferkit_lite \
-        --out runs/ferkit_lite
+    /usr/bin/python3 -m ferkit_train.train --data ../../shared/data/fer2013 --model vgg \
+        --out runs/vgg --schedule cosine --epochs 40 --ema 0.999
 
-Each run directory holds ``args.json`` (resolved arguments), ``summary.csv`` (one row per epoch),
-``last.pt`` (resume point, written atomically every epoch), ``best.pt`` (best validation accuracy)
-and ``status.json`` (where the run stands). ``--resume`` continues from ``last.pt``.
+Each run directory holds ``args.json`` (resolved arguments), ``summary.csv`` (one row per epoch, with seconds per
+epoch), ``last.pt`` (resume point: written atomically every epoch *and* every ``--checkpoint-seconds`` inside an
+epoch, so a killed run loses at most that much work), ``best.pt`` (weights with the best validation accuracy; the
+EMA weights when ``--ema`` is on) and ``status.json`` (where the run stands and the command that resumes it).
+``--resume`` continues from ``last.pt`` at the batch where it stopped.
+
+Knowledge distillation: ``--teacher runs/big/best.pt`` adds ``kd_alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))``
+to the loss (Hinton et al. 2015); the teacher sees the same augmented batch.
 """
 from __future__ import annotations
 
 import argparse
+import copy
 import csv
 import json
 import os
@@ -27,7 +33,6 @@ import torch.nn.functional as F
 
 from . import EXPRESSIONS
 from .augment import AugmentConfig, augment_batch
-from .blur import gaussian_blur
 from .data import class_weights, load_split
 from .models import create_model, list_models
 
@@ -42,25 +47,31 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--val-split", default="PublicTest",
                    help="split used for model selection, LR plateau and early stopping; 'holdout:0.1' carves 10%% "
                         "of the training split instead (stratified, seeded)")
-    d.add_argument("--val-blur", type=float, default=3.0,
-                   help="Gaussian sigma (px) applied to validation images: the shipped Training split is blurred "
-                        "(sigma ~3) and PublicTest is sharp, so validation sees what inference will see (0 = off)")
-    d.add_argument("--limit", type=int, default=0, help="use only the first N training images (smoke runs)")
+    d.add_argument("--limit", type=int, default=0, help="use only N random training images (smoke runs)")
     d.add_argument("--cache", default=None, help="folder for decoded .npz caches (default: <out>/../.cache)")
     m = p.add_argument_group("model")
     m.add_argument("--model", default="ferkit_lite", choices=list_models())
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=80)
     o.add_argument("--batch-size", type=int, default=128)
+    o.add_argument("--optimizer", choices=["adamw", "sgd"], default="adamw", help="sgd = SGD with Nesterov momentum 0.9")
     o.add_argument("--lr", type=float, default=2e-3)
     o.add_argument("--weight-decay", type=float, default=0.05)
     o.add_argument("--label-smoothing", type=float, default=0.1)
     o.add_argument("--class-weight-power", type=float, default=0.5,
                    help="class weights (N/(K*n_k))**power in the loss; 0 disables, 1 is fully balanced")
-    o.add_argument("--schedule", choices=["plateau", "cosine"], default="plateau")
+    o.add_argument("--schedule", choices=["plateau", "cosine", "onecycle"], default="cosine",
+                   help="cosine: warm-up then cosine decay to 0 over --epochs; onecycle: linear ramp over 30%% then "
+                        "cosine; plateau: x0.3 after --plateau-patience epochs without improvement")
     o.add_argument("--plateau-patience", type=int, default=4, help="epochs without improvement before LR x0.3")
-    o.add_argument("--early-stop", type=int, default=12, help="stop after this many epochs without improvement")
-    o.add_argument("--warmup-epochs", type=int, default=1)
+    o.add_argument("--early-stop", type=int, default=0, help="stop after this many epochs without improvement (0 = never)")
+    o.add_argument("--warmup-epochs", type=float, default=1)
+    o.add_argument("--ema", type=float, default=0.0, help="exponential moving average of the weights (e.g. 0.999); 0 = off")
+    o.add_argument("--mixup", type=float, default=0.0, help="probability of a mixup/cutmix batch (alternating); 0 = off")
+    o.add_argument("--mixup-alpha", type=float, default=0.4, help="Beta(alpha, alpha) for the mixing weight")
+    o.add_argument("--teacher", default=None, help="best.pt of a trained teacher run: distil from it")
+    o.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (the rest: hard labels)")
+    o.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature T")
     a = p.add_argument_group("augmentation")
     for k, v in asdict(AugmentConfig()).items():
         if isinstance(v, tuple):
@@ -68,7 +79,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         a.add_argument(f"--aug-{k.replace('_', '-')}", type=type(v) if not isinstance(v, bool) else int, default=v)
     r = p.add_argument_group("run")
     r.add_argument("--out", required=True, help="run directory")
-    r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt")
+    r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt (to the batch)")
+    r.add_argument("--checkpoint-seconds", type=float, default=120, help="also write last.pt this often inside an epoch")
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -76,6 +88,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def normalise(x_uint8: np.ndarray | torch.Tensor) -> torch.Tensor:
+    """uint8 ``[N, 48, 48]`` -> float32 NCHW ``[N, 1, 48, 48]`` in [-1, 1]."""
     x = torch.as_tensor(x_uint8).float()
     return ((x - MEAN) / STD).unsqueeze(1)
 
@@ -97,11 +110,11 @@ def predict_logits(model: torch.nn.Module, x: torch.Tensor, device: str, batch: 
     model.eval()
     outs = []
     for i in range(0, len(x), batch):
-        xb = x[i:i + batch].to(device)
+        xb = x[i:i + batch].to(device).contiguous(memory_format=torch.channels_last)
         logits = model(xb)
         if tta_flip:
             logits = (logits.softmax(1) + model(xb.flip(3)).softmax(1)).log()
-        outs.append(logits.cpu())
+        outs.append(logits.float().cpu())
     return torch.cat(outs)
 
 
@@ -117,6 +130,77 @@ def write_json_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def learning_rate(args: argparse.Namespace, state: dict, epoch_progress: float) -> float:
+    """LR at ``epoch_progress`` epochs from the start (fractional)."""
+    if args.schedule == "onecycle":
+        t = epoch_progress / args.epochs
+        peak = 0.3
+        if t < peak:
+            return args.lr * (0.04 + 0.96 * t / peak)
+        return args.lr * 0.5 * (1 + np.cos(np.pi * (t - peak) / (1 - peak)))
+    if args.schedule == "cosine":
+        lr = args.lr * 0.5 * (1 + np.cos(np.pi * epoch_progress / args.epochs))
+    else:
+        lr = args.lr * state["lr_scale"]
+    if epoch_progress < args.warmup_epochs:
+        lr *= (epoch_progress + 1e-3) / args.warmup_epochs
+    return float(lr)
+
+
+class EMA:
+    """Exponential moving average of parameters and buffers (BN statistics copied)."""
+
+    def __init__(self, model: torch.nn.Module, decay: float):
+        self.decay = decay
+        self.model = copy.deepcopy(model).eval()
+        for p in self.model.parameters():
+            p.requires_grad_(False)
+
+    @torch.no_grad()
+    def update(self, model: torch.nn.Module, step: int) -> None:
+        d = min(self.decay, (1 + step) / (10 + step))  # warm start: follow the model closely at first
+        for e, m in zip(self.model.state_dict().values(), model.state_dict().values()):
+            if e.dtype.is_floating_point:
+                e.mul_(d).add_(m.detach(), alpha=1 - d)
+            else:
+                e.copy_(m)
+
+
+def mix_batch(xb: torch.Tensor, yb: torch.Tensor, k: int, alpha: float, cutmix: bool, gen: torch.Generator):
+    """Mixup (Zhang et al. 2018) or CutMix (Yun et al. 2019). Returns inputs and soft targets ``[N, k]``."""
+    n = xb.shape[0]
+    lam = float(torch.distributions.Beta(alpha, alpha).sample()) if alpha > 0 else 0.5
+    perm = torch.randperm(n, generator=gen)
+    y1 = F.one_hot(yb, k).float()
+    if cutmix:
+        h, w = xb.shape[2:]
+        ch, cw = int(h * (1 - lam) ** 0.5), int(w * (1 - lam) ** 0.5)
+        cy, cx = int(torch.randint(h, (1,), generator=gen)), int(torch.randint(w, (1,), generator=gen))
+        y0, y1b, x0, x1 = max(cy - ch // 2, 0), min(cy + ch // 2, h), max(cx - cw // 2, 0), min(cx + cw // 2, w)
+        xb = xb.clone()
+        xb[:, :, y0:y1b, x0:x1] = xb[perm][:, :, y0:y1b, x0:x1]
+        lam = 1 - (y1b - y0) * (x1 - x0) / (h * w)
+    else:
+        xb = lam * xb + (1 - lam) * xb[perm]
+    return xb, lam * y1 + (1 - lam) * y1[perm]
+
+
+def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch.Tensor | None, smoothing: float) -> torch.Tensor:
+    k = logits.shape[1]
+    target = target * (1 - smoothing) + smoothing / k
+    loss = -(target * logits.log_softmax(1))
+    if weight is not None:
+        loss = loss * weight.view(1, k)
+    return loss.sum(1).mean()
+
+
+def load_teacher(path: str, device: str) -> torch.nn.Module:
+    ck = torch.load(path, map_location=device)
+    teacher = create_model(ck["args"]["model"])
+    teacher.load_state_dict(ck["model"])
+    return teacher.to(device).eval().to(memory_format=torch.channels_last)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -127,10 +211,6 @@ def main(argv: list[str] | None = None) -> int:
 
     x_tr, y_tr = load_split(args.data, args.train_split, cache)
     if args.val_split.startswith("holdout:"):
-        # held-out Training images already carry the Training split's blur: never blur them again
-        if args.val_blur:
-            print(f"note: --val-blur {args.val_blur} ignored for a holdout split of {args.train_split}", flush=True)
-            args.val_blur = 0.0
         tr_idx, va_idx = holdout_split(y_tr, float(args.val_split.split(":")[1]), args.seed)
         x_va, y_va = x_tr[va_idx], y_tr[va_idx]
         x_tr, y_tr = x_tr[tr_idx], y_tr[tr_idx]
@@ -144,69 +224,106 @@ def main(argv: list[str] | None = None) -> int:
         x_va, y_va = x_va[keep], y_va[keep]
     print(f"train {len(y_tr)} images, val {len(y_va)} ({args.val_split}); model {args.model}; device {args.device}", flush=True)
 
-    model = create_model(args.model).to(args.device)
+    model = create_model(args.model).to(args.device).to(memory_format=torch.channels_last)
     n_params = sum(p.numel() for p in model.parameters())
     weights = torch.tensor(class_weights(y_tr, args.class_weight_power)) if args.class_weight_power > 0 else None
-    opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    if args.optimizer == "sgd":
+        opt = torch.optim.SGD(model.parameters(), lr=args.lr, momentum=0.9, nesterov=True, weight_decay=args.weight_decay)
+    else:
+        opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
+    ema = EMA(model, args.ema) if args.ema > 0 else None
+    teacher = load_teacher(args.teacher, args.device) if args.teacher else None
     steps_per_epoch = (len(y_tr) + args.batch_size - 1) // args.batch_size
     aug = AugmentConfig(**{k: (bool(getattr(args, f"aug_{k}")) if isinstance(v, bool) else getattr(args, f"aug_{k}"))
                            for k, v in asdict(AugmentConfig()).items() if not isinstance(v, tuple)})
 
-    state = {"epoch": 0, "best_acc": -1.0, "best_epoch": 0, "lr_scale": 1.0, "since_best": 0, "since_lr": 0,
-             "train_seconds": 0.0}
+    state = {"epoch": 0, "step": 0, "global_step": 0, "best_acc": -1.0, "best_epoch": 0, "lr_scale": 1.0,
+             "since_best": 0, "since_lr": 0, "train_seconds": 0.0, "epoch_seconds": 0.0,
+             "tot": [0.0, 0, 0]}
+    gen = torch.Generator().manual_seed(args.seed)
+    perm = None
     if args.resume and (out / "last.pt").exists():
-        ck = torch.load(out / "last.pt", map_location=args.device)
-        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); state = ck["state"]
+        ck = torch.load(out / "last.pt", map_location=args.device, weights_only=False)
+        model.load_state_dict(ck["model"]); opt.load_state_dict(ck["opt"]); state.update(ck["state"])
+        if ema is not None and ck.get("ema") is not None:
+            ema.model.load_state_dict(ck["ema"])
         torch.set_rng_state(ck["rng"])
-        print(f"resumed at epoch {state['epoch']} (best {state['best_acc']:.4f} at {state['best_epoch']})", flush=True)
+        if "gen" in ck:
+            gen.set_state(ck["gen"])
+        perm = ck.get("perm")
+        print(f"resumed at epoch {state['epoch']} step {state['step']}/{steps_per_epoch} "
+              f"(best {state['best_acc']:.4f} at {state['best_epoch']})", flush=True)
     elif (out / "summary.csv").exists():
         (out / "summary.csv").unlink()
     write_json_atomic({**vars(args), "argv": sys.argv, "params": n_params}, out / "args.json")
 
-    gen = torch.Generator().manual_seed(args.seed * 1000 + state["epoch"])
-    xv = normalise(gaussian_blur(torch.as_tensor(x_va).float().unsqueeze(1), args.val_blur).squeeze(1))
+    def checkpoint() -> None:
+        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
+                     "ema": ema.model.state_dict() if ema else None, "rng": torch.get_rng_state(),
+                     "gen": gen.get_state(), "perm": perm, "args": vars(args)}, out / "last.pt")
+
+    xv = normalise(x_va)
     x_tr_t = torch.as_tensor(x_tr)
     y_tr_t = torch.as_tensor(y_tr)
     loss_w = weights.to(args.device) if weights is not None else None
+    k = len(EXPRESSIONS)
 
     while state["epoch"] < args.epochs:
         epoch = state["epoch"] + 1
         t0 = time.time()
+        last_ck = t0
         model.train()
-        perm = torch.randperm(len(y_tr_t), generator=gen)
-        tot_loss = tot_correct = tot_n = 0
-        for step in range(steps_per_epoch):
+        if perm is None or state["step"] == 0:
+            perm = torch.randperm(len(y_tr_t), generator=gen)
+        lr = 0.0
+        while state["step"] < steps_per_epoch:
+            step = state["step"]
             idx = perm[step * args.batch_size:(step + 1) * args.batch_size]
-            xb = augment_batch(normalise(x_tr_t[idx]), aug, gen).to(args.device)
-            yb = y_tr_t[idx].to(args.device)
-            if args.schedule == "cosine":
-                progress = (state["epoch"] + step / steps_per_epoch) / args.epochs
-                lr = args.lr * 0.5 * (1 + np.cos(np.pi * progress))
-            else:
-                lr = args.lr * state["lr_scale"]
-            if epoch <= args.warmup_epochs:
-                lr *= (step + 1) / steps_per_epoch
+            xb = augment_batch(normalise(x_tr_t[idx]), aug, gen)
+            yb = y_tr_t[idx]
+            target = F.one_hot(yb, k).float()
+            if args.mixup > 0 and float(torch.rand(1, generator=gen)) < args.mixup:
+                xb, target = mix_batch(xb, yb, k, args.mixup_alpha, cutmix=bool(state["global_step"] % 2), gen=gen)
+            xb = xb.to(args.device).contiguous(memory_format=torch.channels_last)
+            yb, target = yb.to(args.device), target.to(args.device)
+            lr = learning_rate(args, state, state["epoch"] + step / steps_per_epoch)
             for g in opt.param_groups:
                 g["lr"] = lr
             logits = model(xb)
-            loss = F.cross_entropy(logits, yb, weight=loss_w, label_smoothing=args.label_smoothing)
+            loss = soft_cross_entropy(logits, target, loss_w, args.label_smoothing)
+            if teacher is not None:
+                with torch.no_grad():
+                    t_logits = teacher(xb)
+                tt = args.kd_temp
+                kd = F.kl_div((logits / tt).log_softmax(1), (t_logits / tt).softmax(1), reduction="batchmean") * tt * tt
+                loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            tot_loss += loss.item() * len(yb)
-            tot_correct += (logits.argmax(1) == yb).sum().item()
-            tot_n += len(yb)
-        logits_va = predict_logits(model, xv, args.device)
+            if ema is not None:
+                ema.update(model, state["global_step"])
+            state["tot"][0] += loss.item() * len(yb)
+            state["tot"][1] += int((logits.argmax(1) == yb).sum().item())
+            state["tot"][2] += len(yb)
+            state["step"] += 1
+            state["global_step"] += 1
+            now = time.time()
+            if now - last_ck >= args.checkpoint_seconds and state["step"] < steps_per_epoch:
+                state["epoch_seconds"] += now - last_ck if last_ck != t0 else now - t0
+                last_ck = now
+                checkpoint()
+        eval_model = ema.model if ema is not None else model
+        logits_va = predict_logits(eval_model, xv, args.device)
         val_loss = F.cross_entropy(logits_va, torch.as_tensor(y_va)).item()
         val_acc = (logits_va.argmax(1).numpy() == y_va).mean()
-        dt = time.time() - t0
-        state["train_seconds"] += dt
-        state["epoch"] = epoch
+        dt = state["epoch_seconds"] + (time.time() - last_ck)
+        tot_loss, tot_correct, tot_n = state["tot"]
+        state.update(train_seconds=state["train_seconds"] + dt, epoch=epoch, step=0, epoch_seconds=0.0, tot=[0.0, 0, 0])
         improved = val_acc > state["best_acc"]
         if improved:
             state.update(best_acc=float(val_acc), best_epoch=epoch, since_best=0, since_lr=0)
-            save_atomic({"model": model.state_dict(), "args": vars(args), "epoch": epoch, "val_acc": float(val_acc),
-                         "params": n_params}, out / "best.pt")
+            save_atomic({"model": eval_model.state_dict(), "args": vars(args), "epoch": epoch, "val_acc": float(val_acc),
+                         "params": n_params, "ema": bool(ema)}, out / "best.pt")
         else:
             state["since_best"] += 1
             state["since_lr"] += 1
@@ -214,8 +331,8 @@ def main(argv: list[str] | None = None) -> int:
                 state["lr_scale"] *= 0.3
                 state["since_lr"] = 0
                 print(f"  plateau: lr -> {args.lr * state['lr_scale']:.2e}", flush=True)
-        row = {"epoch": epoch, "lr": f"{lr:.3e}", "train_loss": f"{tot_loss / tot_n:.4f}",
-               "train_acc": f"{tot_correct / tot_n:.4f}", "val_loss": f"{val_loss:.4f}", "val_acc": f"{val_acc:.4f}",
+        row = {"epoch": epoch, "lr": f"{lr:.3e}", "train_loss": f"{tot_loss / max(tot_n, 1):.4f}",
+               "train_acc": f"{tot_correct / max(tot_n, 1):.4f}", "val_loss": f"{val_loss:.4f}", "val_acc": f"{val_acc:.4f}",
                "best_acc": f"{state['best_acc']:.4f}", "seconds": f"{dt:.1f}"}
         new = not (out / "summary.csv").exists()
         with open(out / "summary.csv", "a", newline="") as fh:
@@ -224,13 +341,16 @@ def main(argv: list[str] | None = None) -> int:
                 w.writeheader()
             w.writerow(row)
         print(" ".join(f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""), flush=True)
-        save_atomic({"model": model.state_dict(), "opt": opt.state_dict(), "state": state,
-                     "rng": torch.get_rng_state(), "args": vars(args)}, out / "last.pt")
-        stop = state["since_best"] >= args.early_stop
-        write_json_atomic({"epoch": epoch, "of": args.epochs, "train_images": int(len(y_tr)), "val_images": int(len(y_va)), "best_acc": state["best_acc"],
-                           "best_epoch": state["best_epoch"], "train_seconds": round(state["train_seconds"], 1),
+        perm = None
+        checkpoint()
+        stop = bool(args.early_stop) and state["since_best"] >= args.early_stop
+        resume_argv = [a for a in sys.argv[1:] if a != "--resume"]
+        write_json_atomic({"epoch": epoch, "of": args.epochs, "train_images": int(len(y_tr)), "val_images": int(len(y_va)),
+                           "best_acc": state["best_acc"], "best_epoch": state["best_epoch"],
+                           "train_seconds": round(state["train_seconds"], 1),
+                           "seconds_per_epoch": round(state["train_seconds"] / epoch, 1),
                            "finished": stop or epoch >= args.epochs,
-                           "resume": f"/usr/bin/python3 -m ferkit_train.train {' '.join(sys.argv[1:])} --resume"},
+                           "resume": f"/usr/bin/python3 -m ferkit_train.train {' '.join(resume_argv)} --resume"},
                           out / "status.json")
         if stop:
             print(f"early stop: no improvement for {args.early_stop} epochs", flush=True)
