@@ -1,0 +1,52 @@
+#!/usr/bin/env bash
+# What a fresh project gets from `npm install <ferkit tarball>` with npm 10 and npm 11, install scripts on and off.
+# Not a test (it takes minutes and ~600 MB per case): the figures go into docs/install.md.
+#   usage: test/pack/measure-install.sh ferkit-0.1.0.tgz [npm10-binary] > results.tsv
+# Each case: a new folder in $TMPDIR, `npm install <tarball>`, then `npx ferkit analyze sample1.jpg` (3 faces).
+# Columns: case, npm version, install exit code, install seconds, warnings (npm warn lines, deduplicated),
+# faces found by the first command (or its error), seconds from install start to that result, du of node_modules
+# and of node_modules/ferkit, better-sqlite3 loads (yes/no), CUDA files downloaded (yes/no).
+set -u
+TGZ=$(realpath "$1")
+NPM10=${2:-}
+PHOTO=$(realpath "$(dirname "$0")/../../node_modules/@vladmandic/face-api/demo/sample1.jpg")
+unset ONNXRUNTIME_NODE_INSTALL npm_config_onnxruntime_node_install
+
+run_case() {  # name npm-binary env... -- install-args...
+  local name=$1 npm=$2; shift 2
+  local envs=()
+  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  local dir; dir=$(mktemp -d "${TMPDIR:-/tmp}/ferkit-install-$name-XXXX")
+  cp "$PHOTO" "$dir/sample1.jpg"
+  printf '{ "name": "consumer", "version": "1.0.0", "private": true, "type": "module" }\n' > "$dir/package.json"
+  local t0 t1 t2 rc out faces
+  t0=$(date +%s.%N)
+  (cd "$dir" && env "${envs[@]}" timeout 600 nice -n 19 "$npm" install "$TGZ" --no-audit --no-fund "$@" > install.log 2>&1)
+  rc=$?
+  t1=$(date +%s.%N)
+  out=$(cd "$dir" && timeout 300 nice -n 19 npx --no-install ferkit analyze sample1.jpg 2> analyze.err)
+  faces=$(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const r=Array.isArray(j)?j[0]:j;console.log(r.faces.length)}catch{console.log("FAIL")}})')
+  [ "$faces" = FAIL ] && faces="FAIL: $(head -c 160 "$dir/analyze.err" | tr '\n\t' '  ')"
+  t2=$(date +%s.%N)
+  local warns sqlite cuda
+  warns=$(grep -i "warn" "$dir/install.log" | sed -E 's/npm warn //I' | cut -c1-120 | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';')
+  sqlite=$( (cd "$dir" && node -e "const D=require('better-sqlite3');new D(':memory:').close();console.log('yes')" 2>/dev/null) || echo no)
+  cuda=$([ -e "$dir/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so" ] && echo yes || echo no)
+  printf '%s\t%s\t%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n' "$name" "$("$npm" --version)" "$rc" "$(echo "$t1 - $t0" | bc)" \
+    "${warns:-none}" "$faces" "$(echo "$t2 - $t0" | bc)" "$(du -sh "$dir/node_modules" 2>/dev/null | cut -f1)" \
+    "$(du -sh "$dir/node_modules/ferkit" 2>/dev/null | cut -f1)" "$sqlite" "$cuda"
+  if [ "$rc" != 0 ]; then echo "--- $name install.log (tail)" >&2; tail -15 "$dir/install.log" >&2; fi
+  rm -rf "$dir"
+}
+
+printf 'case\tnpm\tinstall_rc\tinstall_s\twarnings\tfaces\tfirst_result_s\tnode_modules\tferkit\tbetter_sqlite3\tcuda\n'
+run_case npm11-default npm -- 
+run_case npm11-all-scripts npm -- --dangerously-allow-all-scripts
+run_case npm11-ignore-scripts npm -- --ignore-scripts
+if [ -n "$NPM10" ]; then
+  run_case npm10-default "$NPM10" -- 
+  run_case npm10-env-skip "$NPM10" ONNXRUNTIME_NODE_INSTALL=skip -- 
+  run_case npm10-ignore-scripts "$NPM10" -- --ignore-scripts
+  # a firewall that drops packets instead of refusing them (api.nuget.org reached through a black-hole proxy)
+  run_case npm10-blackhole "$NPM10" GLOBAL_AGENT_HTTPS_PROXY=http://10.255.255.1:3128 -- 
+fi
