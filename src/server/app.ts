@@ -24,7 +24,7 @@ import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createEventHub, type EventHub } from './events.js';
 import { APP_HEADERS, isLoopbackHost } from './headers.js';
 import { createInference, type Inference, type ServerAnalyzerFactory } from './inference.js';
-import { HttpProblem, PROBLEM_SCHEMA, formatBytes, registerProblemHandlers } from './problem.js';
+import { HttpProblem, PROBLEM_SCHEMA, formatBytes, problem, registerProblemHandlers, sendProblem } from './problem.js';
 import { registerAnalyzeRoutes } from './routes-analyze.js';
 import { registerDashboardRoutes } from './routes-dashboard.js';
 import { registerSessionRoutes } from './routes-sessions.js';
@@ -198,6 +198,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     forceCloseConnections: 'idle',
     return503OnClosing: true,
     disableRequestLogging: false,
+    // Errors Fastify raises before routing (a malformed URL, a bad Content-Type header) get problem answers too.
+    frameworkErrors: (error, _request, reply) => {
+      const bad = error.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid percent-encoding' : error.message;
+      const status = error.statusCode && error.statusCode >= 400 && error.statusCode < 500 ? error.statusCode : 400;
+      reply.headers(APP_HEADERS);
+      sendProblem(reply, { status, body: problem(status, status === 415 ? 'E_MEDIA_TYPE' : 'E_BAD_REQUEST', `bad request: ${bad}`), headers: {} });
+    },
     ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
   });
 
