@@ -16,6 +16,7 @@ import { buildReport, formatReportTable, writeReport } from '../node/report.js';
 import type { CliIo } from './analyze.js';
 import { createProgress } from './progress.js';
 import { reportFatal } from './fatal.js';
+import { checkModelOption } from './models.js';
 
 /** Parsed options of `ferkit evaluate`. */
 export interface EvaluateCliOptions {
@@ -62,6 +63,7 @@ export async function runEvaluate(datasetPath: string, opts: EvaluateCliOptions,
   let analyzer: Analyzer | undefined;
   const cleanups: (() => void)[] = [];
   try {
+    if (opts.model !== undefined) checkModelOption(opts.model);
     const dataset = await openDataset(datasetPath, { split: opts.split, usage: opts.usage, preset: opts.preset, map: opts.map });
     for (const k of dataset.unusedMapKeys) say(`ferkit: warning: --map ${k}=… matches no class in ${dataset.source}`);
     if (opts.report) {

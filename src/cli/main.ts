@@ -8,18 +8,20 @@ import { Command, CommanderError, Option } from 'commander';
 import { LABEL_SET_IDS } from '../core/labels.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
 import { OUTPUT_FORMATS } from '../node/output.js';
-import { bundledSamplePhoto, runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
+import { runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
+import { registerModelsCommand } from './models.js';
+import { DEFAULT_CSV_PRECISION } from '../node/output.js';
 import { CSV_USAGES, DATASET_PRESET_IDS } from '../node/datasets.js';
 import { parseMapOption, runEvaluate, type EvaluateCliOptions } from './evaluate.js';
 import { registerServeCommand } from './serve.js';
 import { registerVideoCommand } from './video.js';
 import {
-  DETECTOR_CHOICES, defaultConcurrency, parseInteger, parsePixels, parseProbability, type AnalyzeCliOptions,
+  DETECTOR_CHOICES, defaultConcurrency, parseBytes, parseInteger, parsePixels, parseProbability, type AnalyzeCliOptions,
 } from './options.js';
 
 const EXAMPLES = `
 Examples:
-  $ ferkit analyze                                  # the bundled sample photo, JSON to stdout
+  $ ferkit analyze photo.jpg                        # JSON to stdout
   $ ferkit analyze photo.jpg --annotate out/        # also draw boxes and labels into out/photo.jpg
   $ ferkit analyze photos/ --format csv --out faces.csv
                                                     # every image under photos/ (recursive), one CSV row per face
@@ -36,7 +38,12 @@ error: {code, message}}. Boxes and keypoints are in pixels of the image after EX
 Label sets: 7 = angry disgust fear happy sad surprise neutral (FER2013); 6 = disgust merged into angry;
 5 = angry fear happy sad neutral; 5b = angry happy sad surprise neutral; valence = positive neutral negative.
 
-Exit codes: 0 every file analysed, 1 at least one file failed, 2 bad command line, 130 interrupted.
+Outputs never replace inputs; an existing file that ferkit did not write is not overwritten without --force;
+a second run writing the same output fails at once (lock). --annotate DIR mirrors the inputs' layout below
+their common folder; clashing names get -2, -3 (listed in --summary).
+
+Exit codes: 0 every file analysed, 1 at least one file failed, 2 bad command line, 3 an output could not be
+written or was lost (e.g. stdout closed early), 130 interrupted. See docs/cli-safety.md.
 Expressions are facial displays, not felt emotions; ferkit does no identity recognition.`;
 
 /** Reads ferkit's version from the nearest package.json named "ferkit" above this file. */
@@ -70,11 +77,11 @@ const defaultAnalyzerFactory: AnalyzerFactory = async (options) => {
 export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}): Promise<number> {
   const full: CliDeps = {
     io: deps.io ?? {
-      stdout: process.stdout, stderr: process.stderr, stderrIsTTY: process.stderr.isTTY === true, cwd: process.cwd(),
+      stdout: process.stdout, stderr: process.stderr, stderrIsTTY: process.stderr.isTTY === true,
+      stdoutIsTTY: process.stdout.isTTY === true, cwd: process.cwd(),
     },
     createAnalyzer: deps.createAnalyzer ?? defaultAnalyzerFactory,
     handleSignals: deps.handleSignals ?? true,
-    samplePhoto: deps.samplePhoto ?? bundledSamplePhoto,
   };
   const { io } = full;
   let exitCode = 0;
@@ -92,7 +99,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .command('analyze')
     .summary('find faces and classify their expressions in images, folders or globs')
     .description('Find faces and classify their expressions. Inputs are image files, folders (searched recursively for '
-      + 'JPEG, PNG, WebP, GIF, TIFF and AVIF files) and quoted globs. With no input, the bundled sample photo is used.')
+      + 'JPEG, PNG, WebP, GIF, TIFF and AVIF files) and quoted globs.')
     .argument('[inputs...]', 'image files, folders or globs')
     .addOption(new Option('-f, --format <format>', 'output format (default: from the --out extension, else json)').choices(OUTPUT_FORMATS))
     .option('-o, --out <file>', 'write results to this file (atomically) instead of stdout')
@@ -105,12 +112,18 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .addOption(new Option('--min-face <px>', 'ignore faces narrower than this many pixels (default: the detector\'s)').argParser(parseInteger(0, 100_000)))
     .addOption(new Option('--max-pixels <n>', 'refuse images larger than this, e.g. 100M (decompression-bomb guard)')
       .argParser(parsePixels).default(DEFAULT_MAX_PIXELS, '100M'))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit-vgg, the default; ferkit-lite, 5x faster, for weak devices) or an .onnx path with its .card.json beside it')
+    .addOption(new Option('--max-bytes <size>', 'refuse input files larger than this, e.g. 512M, checked before reading')
+      .argParser(parseBytes).default(undefined, '1G'))
+    .addOption(new Option('--pixel-budget <n>', 'decoded pixels held at once across workers and annotation, e.g. 200M (memory bound for large images)')
+      .argParser(parsePixels).default(undefined, 'max(--max-pixels, 100M)'))
+    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit models lists them; ferkit-vgg is the default, ferkit-lite 5x faster) or an .onnx path with its .card.json beside it')
     .addOption(new Option('-j, --concurrency <n>', 'images analysed at once').argParser(parseInteger(1, 64)).default(defaultConcurrency()))
+    .addOption(new Option('--precision <digits>', 'decimal places of numbers in CSV output').argParser(parseInteger(0, 17)).default(DEFAULT_CSV_PRECISION))
+    .option('--force', 'replace existing output files that ferkit did not write (inputs are never replaced)')
     .option('-q, --quiet', 'no progress and no summary (failed files are still listed on stderr)')
     .addHelpText('after', EXAMPLES)
-    .action(async (inputs: string[], opts: Omit<AnalyzeCliOptions, 'cropped' | 'quiet'> & { cropped?: boolean; quiet?: boolean }) => {
-      exitCode = await runAnalyze(inputs, { ...opts, cropped: opts.cropped === true, quiet: opts.quiet === true }, full);
+    .action(async (inputs: string[], opts: Omit<AnalyzeCliOptions, 'cropped' | 'quiet' | 'force'> & { cropped?: boolean; quiet?: boolean; force?: boolean }) => {
+      exitCode = await runAnalyze(inputs, { ...opts, cropped: opts.cropped === true, quiet: opts.quiet === true, force: opts.force === true }, full);
     });
 
   program
@@ -150,6 +163,7 @@ expected calibration error (15 bins of the max probability). Exit codes: 0 every
     });
 
   registerVideoCommand(program, full, (code) => { exitCode = code; });
+  registerModelsCommand(program, io, (code) => { exitCode = code; });
   registerServeCommand(program, { setExitCode: (code) => { exitCode = code; } });
 
   try {

@@ -26,6 +26,14 @@ export interface AnalyzeCliOptions {
   model?: string;
   concurrency: number;
   quiet: boolean;
+  /** Replace existing files that ferkit did not write (never an input). */
+  force: boolean;
+  /** CSV decimal places (default 4). */
+  precision?: number;
+  /** Input size cap in bytes (default 1 GiB). */
+  maxBytes?: number;
+  /** Decoded pixels in flight across workers (default max(--max-pixels, 100M)). */
+  pixelBudget?: number;
 }
 
 /** Default `--concurrency`: the number of CPUs, at most 4 (decoding and ORT use their own threads too). */
@@ -72,3 +80,17 @@ export function formatFromPath(path: string): OutputFormat | undefined {
 }
 
 export { LABEL_SET_IDS, OUTPUT_FORMATS };
+
+/**
+ * A byte count: `1073741824`, `512M`/`512MB`, `1G`/`1GiB`, `500k` (k/M/G/T are powers of 1024).
+ * @returns bytes, an integer ≥ 1.
+ */
+export function parseBytes(value: string): number {
+  const m = /^\s*([0-9]*\.?[0-9]+)\s*(b|k|kb|kib|m|mb|mib|g|gb|gib|t|tb|tib)?\s*$/i.exec(value);
+  const unit = (m?.[2] ?? 'b').toLowerCase()[0] as 'b' | 'k' | 'm' | 'g' | 't';
+  const n = m ? Number(m[1]) * { b: 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4 }[unit] : NaN;
+  if (!Number.isFinite(n) || Math.round(n) < 1 || n > Number.MAX_SAFE_INTEGER) {
+    throw new InvalidArgumentError('expected a size such as 1073741824, 512M or 2G.');
+  }
+  return Math.round(n);
+}

@@ -28,6 +28,10 @@ export interface ProgressOptions {
   intervalMs?: number;
   /** Clock in milliseconds (tests); default `performance.now`. */
   now?: () => number;
+  /** What is counted: `'files'` (default; rate in images/s, failures shown) or `'frames'` (video; rate in frames/s). */
+  unit?: 'files' | 'frames';
+  /** Called before each line is printed (the CLI ends an open stdout line there when both go to one terminal). */
+  beforeLog?: () => void;
 }
 
 /** Formats seconds as `42 s`, `3 min 05 s`, `1 h 02 min`. */
@@ -43,8 +47,10 @@ export function formatDuration(seconds: number): string {
 export function createProgress(options: ProgressOptions): Progress {
   const { stream, quiet } = options;
   const now = options.now ?? (() => performance.now());
-  const print = (line: string): void => void stream.write(`${line}\n`);
+  const print = (line: string): void => { options.beforeLog?.(); stream.write(`${line}\n`); };
   if (quiet) return { setTotal() {}, update() {}, log: print, stop() {} };
+  const frames = options.unit === 'frames';
+  const rateUnit = frames ? 'frames/s' : 'images/s';
 
   const start = now();
   let total: number | undefined;
@@ -60,7 +66,7 @@ export function createProgress(options: ProgressOptions): Progress {
         const secs = (t - start) / 1000;
         const rate = done / secs;
         const eta = total !== undefined && rate > 0 ? `, about ${formatDuration((total - done) / rate)} left` : '';
-        print(`ferkit: ${done}/${total ?? '?'} files, ${failed} failed, ${rate.toFixed(1)} images/s, ${formatDuration(secs)}${eta}`);
+        print(`ferkit: ${done}/${total ?? '?'} ${frames ? 'frames' : `files, ${failed} failed`}, ${rate.toFixed(1)} ${rateUnit}, ${formatDuration(secs)}${eta}`);
       },
       log: print,
       stop() {},
@@ -70,7 +76,8 @@ export function createProgress(options: ProgressOptions): Progress {
   const multi = new cliProgress.MultiBar(
     {
       stream: stream as NodeJS.WritableStream,
-      format: ' {bar} {value}/{total} files | {failed} failed | {rate} images/s | ETA {eta_formatted}',
+      format: frames ? ' {bar} {value}/{total} frames | {rate} frames/s | ETA {eta_formatted}'
+        : ' {bar} {value}/{total} files | {failed} failed | {rate} images/s | ETA {eta_formatted}',
       hideCursor: true,
       clearOnComplete: true,
       autopadding: true,
@@ -97,8 +104,7 @@ export function createProgress(options: ProgressOptions): Progress {
       bar?.update(done, payload());
     },
     log(line) {
-      if (bar) multi.log(`${line}\n`);
-      else print(line);
+      if (bar) { options.beforeLog?.(); multi.log(`${line}\n`); } else print(line);
     },
     stop() {
       if (stopped) return;

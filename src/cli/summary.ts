@@ -49,6 +49,12 @@ export interface RunSummary {
   failures: { file: string; code: FerkitErrorCode; message: string }[];
   /** Present when every file sat in a folder named after an expression (and at least one was scored); otherwise `null`. */
   groundTruth: GroundTruthSummary | null;
+  /** Paths found and deliberately not analysed (e.g. the `--annotate` folder inside an input folder), with the reason. */
+  skipped: { path: string; reason: string }[];
+  /** Outputs that could not be written for a file (e.g. its annotated picture), with the reason. */
+  outputFailures: { file: string; message: string }[];
+  /** `--annotate`: each analysed file and the picture drawn for it (paths as shown to the user). */
+  pictures: { file: string; picture: string }[];
 }
 
 /** The expression named by a file's parent folder (case-insensitive), or `null`. */
@@ -72,12 +78,30 @@ export class SummaryBuilder {
   private readonly noFaceByLabel: number[];
   private truthImages = 0;
   private excluded = 0;
+  private readonly skipped: RunSummary['skipped'] = [];
+  private readonly outputFailures: RunSummary['outputFailures'] = [];
+  private readonly pictures: RunSummary['pictures'] = [];
 
   constructor(private readonly labelSet: LabelSetId) {
     this.labels = LABEL_SETS[labelSet].labels;
     this.expressions = Object.fromEntries(this.labels.map((l) => [l, 0]));
     this.confusion = this.labels.map(() => new Array<number>(this.labels.length).fill(0));
     this.noFaceByLabel = new Array<number>(this.labels.length).fill(0);
+  }
+
+  /** Records a path found and not analysed on purpose (not a failure). */
+  skip(path: string, reason: string): void {
+    this.skipped.push({ path, reason });
+  }
+
+  /** Records an output of `file` that could not be written. */
+  outputFailure(file: string, message: string): void {
+    this.outputFailures.push({ file, message });
+  }
+
+  /** Records the annotated picture written for `file`. */
+  picture(file: string, picture: string): void {
+    this.pictures.push({ file, picture });
   }
 
   /** Adds one finished file. */
@@ -129,6 +153,7 @@ export class SummaryBuilder {
       labelSet: this.labelSet, expressions: this.expressions, totalMs,
       imagesPerSecond: totalMs > 0 ? this.files / (totalMs / 1000) : 0,
       failuresByCode: this.failuresByCode, failures: this.failures, groundTruth,
+      skipped: this.skipped, outputFailures: this.outputFailures, pictures: this.pictures,
     };
   }
 }
@@ -139,12 +164,16 @@ const plural = (n: number, word: string): string => `${n} ${word}${n === 1 ? '' 
 /** The summary as text for stderr (several lines, no trailing newline). */
 export function formatSummary(s: RunSummary): string {
   const lines: string[] = [];
-  lines.push(`ferkit analyze: ${plural(s.files, 'file')} in ${formatDuration(s.totalMs / 1000)} (${s.imagesPerSecond.toFixed(1)} images/s): `
+  // A rate only means something when images were analysed (a single failed file would show "277.2 images/s").
+  const rate = s.ok > 0 ? ` (${s.imagesPerSecond.toFixed(1)} images/s)` : '';
+  lines.push(`ferkit analyze: ${plural(s.files, 'file')} in ${formatDuration(s.totalMs / 1000)}${rate}: `
     + `${s.ok} ok, ${s.failed} failed, ${plural(s.faces, 'face')}, ${plural(s.imagesWithoutFace, 'image')} without a face`);
   if (s.failed > 0) {
     const codes = Object.entries(s.failuresByCode).map(([c, n]) => `${c} ${n}`).join(', ');
     lines.push(`  failed: ${codes} (each file is listed above)`);
   }
+  if (s.skipped.length > 0) lines.push(`  skipped: ${plural(s.skipped.length, 'path')} (ferkit's own outputs; each is listed above)`);
+  if (s.outputFailures.length > 0) lines.push(`  outputs not written: ${s.outputFailures.length} (each is listed above)`);
   const counts = Object.entries(s.expressions).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
   lines.push(`  expressions (label set ${s.labelSet}): ${counts.length ? counts.map(([l, n]) => `${l} ${n}`).join(', ') : 'none'}`);
   const g = s.groundTruth;

@@ -14,7 +14,11 @@ import { streamSink, type TextSink } from '../node/output.js';
 import type { AnalyzeDeps } from './analyze.js';
 import { DETECTOR_CHOICES, parseInteger, parseProbability, type DetectorChoice } from './options.js';
 import { reportFatal } from './fatal.js';
+import { checkModelOption } from './models.js';
+import { inputFacts, planOutputs, type OutputPlan, type OutputSpec } from './outputs.js';
 import { createProgress, formatDuration } from './progress.js';
+import { EXIT } from './usage.js';
+import { DEFAULT_CSV_PRECISION } from '../node/output.js';
 
 /** Parsed options of `ferkit video`. */
 export interface VideoCliOptions {
@@ -40,6 +44,10 @@ export interface VideoCliOptions {
   ffmpeg?: string;
   ffprobe?: string;
   quiet: boolean;
+  /** Replace existing output files that ferkit did not write. */
+  force?: boolean;
+  /** Decimal places of numbers in the tracks CSV. */
+  precision?: number;
 }
 
 /** Dependencies of {@link runVideo}: the CLI's streams and signal handling, and (tests) the file analyser. */
@@ -70,7 +78,9 @@ after hysteresis. --tracks writes the same per face as CSV rows; --summary write
 dominant expression, time share per expression, mean valence, duration) and chart.svg/chart.png.
 
 Needs ffmpeg and ffprobe (Debian/Ubuntu: apt-get install ffmpeg). A corrupt or truncated video ends with exit code 1
-and an error naming the file; every output then holds the frames analysed before the error.`;
+and an error naming the file; every output then holds the frames analysed before the error. Outputs never replace
+the input or a file ferkit did not write (--force for the latter). If stdout is closed early, the file outputs are
+still completed and the exit code is 3. Exit codes: docs/cli-safety.md.`;
 
 /**
  * Adds `ferkit video` to `program`. The action's exit code goes to `setExitCode`.
@@ -104,10 +114,12 @@ export function registerVideoCommand(program: Command, deps: VideoDeps, setExitC
     .addOption(new Option('--threads <n>', 'ONNX Runtime threads per model (default: ONNX Runtime\'s choice)').argParser(parseInteger(1, 64)))
     .option('--ffmpeg <path>', 'ffmpeg to use (default: ffmpeg on the PATH)')
     .option('--ffprobe <path>', 'ffprobe to use (default: ffprobe on the PATH)')
+    .addOption(new Option('--precision <digits>', 'decimal places of numbers in the tracks CSV').argParser(parseInteger(0, 17)).default(DEFAULT_CSV_PRECISION))
+    .option('--force', 'replace existing output files that ferkit did not write (the input is never replaced)')
     .option('-q, --quiet', 'no progress and no summary on stderr (errors are still printed)')
     .addHelpText('after', EXAMPLES)
     .action(async (file: string, opts: Omit<VideoCliOptions, 'quiet'> & { quiet?: boolean }) => {
-      setExitCode(await runVideo(file, { ...opts, quiet: opts.quiet === true }, deps));
+      setExitCode(await runVideo(file, { ...opts, quiet: opts.quiet === true, force: opts.force === true }, deps));
     });
 }
 
@@ -147,24 +159,45 @@ export function formatVideoSummary(r: VideoFileResult): string {
  */
 export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoDeps): Promise<number> {
   const { io } = deps;
-  const say = (line: string): void => void io.stderr.write(`${line}\n`);
-  const progress = createProgress({ stream: io.stderr, isTTY: io.stderrIsTTY, quiet: opts.quiet });
+  const progress = createProgress({ stream: io.stderr, isTTY: io.stderrIsTTY, quiet: opts.quiet, unit: 'frames' });
+  const say = (line: string): void => progress.log(line);
   const cleanups: (() => void)[] = [() => progress.stop()];
   let stopRequested = false;
-  let stdoutError: Error | undefined;
+  let interrupted = false;
+  let stdoutLost: Error | undefined;
+  let plan: OutputPlan | undefined;
   try {
+    if (opts.model !== undefined) checkModelOption(opts.model);
+    const specs: OutputSpec[] = [];
+    if (typeof opts.jsonl === 'string' && opts.jsonl !== '-') specs.push({ option: '--jsonl', path: opts.jsonl, kind: 'file' });
+    if (opts.tracks) specs.push({ option: '--tracks', path: opts.tracks, kind: 'file' });
+    if (opts.annotate) specs.push({ option: '--annotate', path: opts.annotate, kind: 'file' });
+    if (opts.summary) specs.push({ option: '--summary', path: opts.summary, kind: 'folder', files: ['summary.json', 'chart.svg', 'chart.png'] });
+    plan = await planOutputs(specs, await inputFacts([file], io.cwd), { cwd: io.cwd, force: opts.force === true });
+    const real = (option: string): string => plan!.outputs.find((o) => o.option === option)!.real;
+    const fileOutputs = specs.length > 0;
     let jsonl: string | TextSink | undefined;
     if (opts.jsonl === undefined || opts.jsonl === '-') {
-      jsonl = streamSink(io.stdout);
-      const onError = (err: Error): void => { stdoutError = err; stopRequested = true; };
-      io.stdout.on('error', onError);
-      cleanups.push(() => io.stdout.off('error', onError));
+      const inner = streamSink(io.stdout);
+      const lost = (err: Error): void => {
+        stdoutLost ??= err;
+        // The file outputs are still finished (the whole video); with none, there is nothing left to do.
+        if (!fileOutputs) stopRequested = true;
+      };
+      jsonl = {
+        write: async (text) => { if (!stdoutLost) await inner.write(text).catch(lost); },
+        commit: async () => { if (!stdoutLost) await inner.commit().catch(lost); },
+        abort: () => inner.abort(),
+      };
+      io.stdout.on('error', lost);
+      cleanups.push(() => io.stdout.off('error', lost));
     } else if (opts.jsonl !== false) {
-      jsonl = opts.jsonl;
+      jsonl = real('--jsonl');
     }
     if (deps.handleSignals) {
       const onSignal = (): void => {
-        if (stopRequested) process.exit(130);
+        if (interrupted) process.exit(EXIT.INTERRUPTED);
+        interrupted = true;
         stopRequested = true;
         progress.log('ferkit: interrupted; finishing the outputs up to this frame (Ctrl-C again to quit now)');
       };
@@ -188,9 +221,10 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
       ...(opts.model !== undefined ? { classifier: { model: opts.model } } : {}),
       ...(opts.threads !== undefined ? { threads: opts.threads } : {}),
       ...(jsonl !== undefined ? { jsonl } : {}),
-      ...(opts.tracks !== undefined ? { tracks: opts.tracks } : {}),
-      ...(opts.annotate !== undefined ? { annotate: opts.annotate } : {}),
-      ...(opts.summary !== undefined ? { summaryDir: opts.summary } : {}),
+      ...(opts.tracks !== undefined ? { tracks: real('--tracks') } : {}),
+      ...(opts.annotate !== undefined ? { annotate: real('--annotate') } : {}),
+      ...(opts.summary !== undefined ? { summaryDir: real('--summary') } : {}),
+      ...(opts.precision !== undefined ? { precision: opts.precision } : {}),
       ...(opts.ffmpeg !== undefined ? { ffmpeg: opts.ffmpeg } : {}),
       ...(opts.ffprobe !== undefined ? { ffprobe: opts.ffprobe } : {}),
       onStart: (_probe, expected) => { if (expected !== null) progress.setTotal(expected); },
@@ -198,13 +232,18 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
       shouldStop: () => stopRequested,
     });
     progress.stop();
-    if (stdoutError) throw stdoutError;
     if (!opts.quiet) say(formatVideoSummary(result));
-    if (stopRequested) {
-      say(`ferkit: interrupted after ${result.summary.frames} frames; the outputs hold those frames`);
-      return 130;
+    for (const line of plan.cleaned) say(`ferkit: removed a stale temp file of a killed run: ${line}`);
+    if (stdoutLost) {
+      say(`ferkit: stdout was closed early (${(stdoutLost as NodeJS.ErrnoException).code ?? stdoutLost.message}); the per-frame lines after `
+        + `that point were not delivered${fileOutputs ? `; the file outputs hold ${result.complete ? 'the whole video' : `${result.summary.frames} frames`}` : ''}`);
+      return EXIT.OUTPUT_FAILED;
     }
-    return 0;
+    if (interrupted) {
+      say(`ferkit: interrupted after ${result.summary.frames} frames; the outputs hold those frames`);
+      return EXIT.INTERRUPTED;
+    }
+    return EXIT.OK;
   } catch (err) {
     progress.stop();
     const code = reportFatal(err, say);
@@ -218,5 +257,6 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
     return code;
   } finally {
     for (const c of cleanups) c();
+    await plan?.release();
   }
 }

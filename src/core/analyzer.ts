@@ -4,7 +4,7 @@
  */
 import type { ExpressionClassifier } from './classifier/expression.js';
 import type { FaceDetector } from './detector/index.js';
-import { FerkitError, numberIn, oneOf } from './errors.js';
+import { FerkitError, describeValue, numberIn, oneOf, optionalBoolean, optionsObject } from './errors.js';
 import { type AlignOptions, assertRawImage, faceCropWindow, sampleGray, wholeImageWindow } from './image.js';
 import {
   type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities, valenceOf,
@@ -34,7 +34,8 @@ export interface Pipeline {
   /**
    * Analyses one decoded image.
    * @returns every face found (sorted by detection score), each with its 7-class probabilities and projections.
-   * @throws {FerkitError} `E_IMAGE` for an inconsistent RawImage; `E_MODE` when `cropped` is false and there is no detector.
+   * @throws {FerkitError} `E_IMAGE` for a missing or inconsistent RawImage; `E_OPTION` for bad or unknown options;
+   *   `E_MODE` when `cropped` is false and there is no detector.
    */
   analyze(image: RawImage, options?: AnalyzeImageOptions): Promise<ImageAnalysis>;
 }
@@ -75,9 +76,18 @@ export async function classifyFaces(
 
 /**
  * Creates the pipeline from loaded models. `detector` may be `null` for crop-only use (`cropped: true`).
- * @throws {FerkitError} `E_OPTION` for an unknown label set or a crop margin/shift out of range.
+ * @throws {FerkitError} `E_OPTION` naming the argument: `detector` not a detector or `null`, `classifier` not a
+ *   classifier, `options` not an object or with an unknown key, an unknown label set, a crop margin/shift out of range.
  */
-export function createPipeline(detector: FaceDetector | null, classifier: ExpressionClassifier, options: PipelineOptions = {}): Pipeline {
+export function createPipeline(detector: FaceDetector | null, classifier: ExpressionClassifier, optionsIn?: PipelineOptions): Pipeline {
+  if (detector !== null && (typeof detector !== 'object' || typeof (detector as Partial<FaceDetector>).detect !== 'function')) {
+    throw new FerkitError('E_OPTION', `detector must be a FaceDetector (from createFaceDetector) or null, got ${describeValue(detector)}`);
+  }
+  if (classifier === null || typeof classifier !== 'object' || typeof (classifier as Partial<ExpressionClassifier>).classify !== 'function') {
+    throw new FerkitError('E_OPTION', `classifier must be an ExpressionClassifier (from createExpressionClassifier), got ${describeValue(classifier)}`);
+  }
+  const options = optionsObject<PipelineOptions>('pipeline options', optionsIn, ['labels', 'align']);
+  optionsObject('align', options.align, ['margin', 'shiftDown']);
   const labels = oneOf('labels', options.labels ?? '7', LABEL_SET_IDS);
   if (options.align?.margin !== undefined) numberIn('align.margin', options.align.margin, 0, 2);
   if (options.align?.shiftDown !== undefined) numberIn('align.shiftDown', options.align.shiftDown, -0.5, 0.5);
@@ -86,7 +96,15 @@ export function createPipeline(detector: FaceDetector | null, classifier: Expres
   return {
     detector,
     classifier,
-    async analyze(image, call = {}) {
+    async analyze(image, callIn) {
+      const call = optionsObject<AnalyzeImageOptions>('analyze options', callIn, ['cropped', 'source']);
+      optionalBoolean('cropped', call.cropped);
+      if (call.source !== undefined && call.source !== null && typeof call.source !== 'string') {
+        throw new FerkitError('E_OPTION', `source must be a string or null, got ${describeValue(call.source)}`);
+      }
+      if (image === null || typeof image !== 'object') {
+        throw new FerkitError('E_IMAGE', `image must be a RawImage {data, width, height, channels}, got ${describeValue(image)}`);
+      }
       assertRawImage(image, call.source ?? undefined);
       const t0 = now();
       let faces: FaceAnalysis[];

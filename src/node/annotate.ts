@@ -7,7 +7,7 @@ import sharp from 'sharp';
 import { FerkitError, numberIn } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
 import { KEYPOINT_NAMES, type FaceAnalysis, type ImageAnalysis } from '../core/types.js';
-import { decodeImage, DEFAULT_MAX_PIXELS } from './decode.js';
+import { decodeImageWithin, DEFAULT_MAX_PIXELS, type PixelBudget } from './decode.js';
 import { chosenLabel, writeFileAtomic } from './output.js';
 
 /** Options of {@link annotateImage}. */
@@ -23,6 +23,13 @@ export interface AnnotateOptions {
   maxPixels?: number;
   /** JPEG quality 1–100; default 90. */
   quality?: number;
+  /** Size cap of `source` when it is a path, in bytes (default: decodeImage's, 1 GiB). */
+  maxBytes?: number;
+  /**
+   * Pixel budget shared with the analysis workers: the picture holds `2 × width × height` pixels of it while it is
+   * decoded, drawn and encoded (the decoded image plus the rendered overlay).
+   */
+  budget?: PixelBudget;
 }
 
 /** Box and text colour per label (any label set); unknown labels are white. Shared with the video overlay. */
@@ -124,7 +131,8 @@ export function overlaySvg(analysis: ImageAnalysis, W: number, H: number, scale:
  * @param source - the analysed image: a path or encoded bytes (decoded with {@link decodeImage}, EXIF orientation applied).
  * @param analysis - the result for that image; coordinates in its pixels. If `analysis.width/height` differ from the
  *   decoded size, coordinates are scaled to fit.
- * @param outPath - output file; its folder is created when missing.
+ * @param outPath - output file; its folder is created when missing. The picture carries the EXIF Software tag
+ *   `ferkit annotate` (how ferkit recognises its own pictures before overwriting).
  * @throws {FerkitError} `E_OPTION` for an output extension other than .jpg/.jpeg/.png or bad options;
  *   decode errors of {@link decodeImage}; file system errors from writing.
  */
@@ -135,14 +143,21 @@ export async function annotateImage(source: string | Uint8Array, analysis: Image
   }
   const minSide = numberIn('minSidePx', options.minSidePx ?? 480, 1, 100_000);
   const quality = numberIn('quality', options.quality ?? 90, 1, 100);
-  const img = await decodeImage(source, { maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, name: analysis.source ?? undefined });
-  const up = Math.max(1, Math.ceil(minSide / Math.max(img.width, img.height)));
-  const W = img.width * up;
-  const H = img.height * up;
-  const scale = analysis.width > 0 ? W / analysis.width : up;
-  let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
-  if (up > 1) pipeline = sharp(await pipeline.resize(W, H, { kernel: 'lanczos3' }).png().toBuffer());
-  pipeline = pipeline.composite([{ input: Buffer.from(overlaySvg(analysis, W, H, scale, options.labels)), top: 0, left: 0 }]);
-  const bytes = ext === '.png' ? await pipeline.png().toBuffer() : await pipeline.jpeg({ quality, mozjpeg: true }).toBuffer();
+  const bytes = await decodeImageWithin(source, {
+    maxPixels: options.maxPixels ?? DEFAULT_MAX_PIXELS, name: analysis.source ?? undefined,
+    ...(options.maxBytes !== undefined ? { maxBytes: options.maxBytes } : {}),
+    ...(options.budget ? { budget: options.budget, budgetWeight: 2 } : {}),
+  }, async (img) => {
+    const up = Math.max(1, Math.ceil(minSide / Math.max(img.width, img.height)));
+    const W = img.width * up;
+    const H = img.height * up;
+    const scale = analysis.width > 0 ? W / analysis.width : up;
+    let pipeline = sharp(img.data, { raw: { width: img.width, height: img.height, channels: img.channels } });
+    if (up > 1) pipeline = sharp(await pipeline.resize(W, H, { kernel: 'lanczos3' }).png().toBuffer());
+    // The EXIF Software tag marks the picture as ferkit's, so a later run may replace it without --force.
+    pipeline = pipeline.composite([{ input: Buffer.from(overlaySvg(analysis, W, H, scale, options.labels)), top: 0, left: 0 }])
+      .withExif({ IFD0: { Software: 'ferkit annotate' } });
+    return ext === '.png' ? pipeline.png().toBuffer() : pipeline.jpeg({ quality, mozjpeg: true }).toBuffer();
+  });
   await writeFileAtomic(outPath, bytes);
 }

@@ -6,13 +6,20 @@
  * Supported: JPEG, PNG, WebP, GIF (first frame), TIFF, AVIF (and HEIC where the installed libvips can decode
  * HEVC; the prebuilt sharp binaries cannot). Anything else, BMP included, is `E_UNSUPPORTED_FORMAT`.
  */
-import { readFile } from 'node:fs/promises';
+import { constants as fsConstants, type Stats } from 'node:fs';
+import { open, stat, type FileHandle } from 'node:fs/promises';
 import sharp from 'sharp';
-import { FerkitError, numberIn } from '../core/errors.js';
+import { FerkitError, describeValue, numberIn, optionsObject } from '../core/errors.js';
 import type { RawImage } from '../core/types.js';
 
 /** Default decompression-bomb limit: 100 megapixels (width × height, before decoding). */
 export const DEFAULT_MAX_PIXELS = 100_000_000;
+
+/**
+ * Default size cap of an input file: 1 GiB. Checked from the file's size before a byte is read (a 1.5 GB junk file is
+ * refused at once instead of being read whole). The largest legitimate 100 MP image files are a few hundred MB.
+ */
+export const DEFAULT_MAX_BYTES = 1024 * 1024 * 1024;
 
 /**
  * File extensions (lower case, with the dot) that folder expansion treats as images.
@@ -31,6 +38,8 @@ export interface DecodeOptions {
   maxPixels?: number;
   /** Name used in error messages; defaults to the path when `input` is a path. */
   name?: string;
+  /** Largest accepted file, in bytes (paths only; checked before reading); default {@link DEFAULT_MAX_BYTES}. */
+  maxBytes?: number;
 }
 
 /** What the first bytes of a buffer say about its format. */
@@ -119,22 +128,63 @@ function decodeUtf8Lenient(bytes: Uint8Array): string {
 }
 
 /**
- * Reads a whole file into memory with ferkit's input errors.
+ * Reads a whole file into memory with ferkit's input errors. Only regular files are read: the path is `stat`ed first
+ * and a FIFO, socket or device is refused without being opened (opening a FIFO would block); the file is then opened
+ * non-blocking and checked again on the open handle, so a path swapped for a FIFO in between cannot hang the read.
+ * The size is checked against `maxBytes` before reading, and at most `size` bytes are read (a file that grows while
+ * being read is cut at its size at open time).
  * @param path - file path.
  * @param name - name for error messages (default: `path`).
+ * @param maxBytes - largest accepted size in bytes (default {@link DEFAULT_MAX_BYTES}).
  * @returns the file's bytes (length ≥ 1).
- * @throws {FerkitError} `E_INPUT_READ` when the path is missing, a folder, not readable (permissions) or too large
- *   for one buffer; `E_INPUT_EMPTY` when the file has zero bytes.
+ * @throws {FerkitError} `E_INPUT_READ` when the path is missing, a folder or not readable (permissions, link loop);
+ *   `E_UNSUPPORTED_INPUT` for a FIFO, socket or device; `E_INPUT_TOO_LARGE` above `maxBytes`; `E_INPUT_EMPTY` for zero bytes.
  */
-export async function readImageBytes(path: string, name: string = path): Promise<Uint8Array> {
-  let bytes: Buffer;
+export async function readImageBytes(path: string, name: string = path, maxBytes: number = DEFAULT_MAX_BYTES): Promise<Uint8Array> {
+  const checkStat = (st: Stats): void => {
+    if (st.isDirectory()) throw new FerkitError('E_INPUT_READ', 'cannot read: this is a folder, expected an image file', name);
+    if (!st.isFile()) {
+      const kind = st.isFIFO() ? 'a FIFO (named pipe)' : st.isSocket() ? 'a socket' : st.isCharacterDevice() ? 'a character device'
+        : st.isBlockDevice() ? 'a block device' : 'not a plain file';
+      throw new FerkitError('E_UNSUPPORTED_INPUT', `not a regular file (${kind}); only regular files are read`, name);
+    }
+    if (st.size > maxBytes) {
+      throw new FerkitError('E_INPUT_TOO_LARGE', `file is ${formatBytes(st.size)}, above the limit of ${formatBytes(maxBytes)} (maxBytes / --max-bytes); not read`, name);
+    }
+  };
+  let fh: FileHandle | undefined;
   try {
-    bytes = await readFile(path);
+    checkStat(await stat(path));
+    fh = await open(path, fsConstants.O_RDONLY | fsConstants.O_NONBLOCK);
+    const st = await fh.stat();
+    checkStat(st);
+    const size = st.size;
+    if (size === 0) throw new FerkitError('E_INPUT_EMPTY', 'file is empty (0 bytes); expected an image', name);
+    const bytes = new Uint8Array(size);
+    let off = 0;
+    while (off < size) {
+      const { bytesRead } = await fh.read(bytes, off, size - off, off);
+      if (bytesRead === 0) break;
+      off += bytesRead;
+    }
+    if (off === 0) throw new FerkitError('E_INPUT_EMPTY', 'file is empty (0 bytes); expected an image', name);
+    return off === size ? bytes : bytes.subarray(0, off);
   } catch (err) {
+    if (err instanceof FerkitError) throw err;
     throw new FerkitError('E_INPUT_READ', describeReadError(err), name, { cause: err });
+  } finally {
+    await fh?.close().catch(() => undefined);
   }
-  if (bytes.length === 0) throw new FerkitError('E_INPUT_EMPTY', 'file is empty (0 bytes); expected an image', name);
-  return new Uint8Array(bytes.buffer, bytes.byteOffset, bytes.length);
+}
+
+/** Formats a byte count for messages: `512 B`, `1.5 MB`, `2.1 GB` (SI units). */
+export function formatBytes(n: number): string {
+  if (n < 1000) return `${n} B`;
+  const units = ['kB', 'MB', 'GB', 'TB'];
+  let v = n;
+  let u = -1;
+  while (v >= 1000 && u < units.length - 1) { v /= 1000; u++; }
+  return `${Number(v.toPrecision(3))} ${units[u]}`;
 }
 
 function describeReadError(err: unknown): string {
@@ -211,29 +261,44 @@ function hasPngEnd(bytes: Uint8Array): boolean {
  * to 8-bit sRGB.
  *
  * @param input - a file path, or the encoded file's bytes.
- * @param options - `maxPixels` (default 100 MP) and `name` for messages.
+ * @param options - `maxPixels` (default 100 MP), `maxBytes` (paths; default 1 GiB) and `name` for messages.
  * @returns `{ data, width, height, channels: 3 }`; `width`/`height` in pixels after EXIF orientation
  *   (an orientation-6 photo stored 640×480 comes back 480×640); `data` is HWC RGB, 0–255, `width × height × 3` bytes.
  * @throws {FerkitError} with the file name and one line:
  *   `E_INPUT_READ` (missing path, folder, permission), `E_INPUT_EMPTY` (zero bytes),
+ *   `E_UNSUPPORTED_INPUT` (a FIFO, socket or device: never opened), `E_INPUT_TOO_LARGE` (file above `maxBytes`),
  *   `E_UNSUPPORTED_FORMAT` (e.g. `not an image (starts with text: "hello")`, or a format ferkit does not read, e.g. BMP),
  *   `E_TOO_MANY_PIXELS` (header says more than `maxPixels`, e.g. `30000x30000 = 900 MP exceeds the limit of 100 MP`),
- *   `E_DECODE` (corrupt or truncated data), `E_OPTION` (bad `maxPixels`).
+ *   `E_DECODE` (corrupt or truncated data), `E_OPTION` (bad `maxPixels`/`maxBytes`, unknown option),
+ *   `E_IMAGE` (`input` is neither a path nor a Uint8Array).
  * @example const img = await decodeImage('photo.jpg');  // { width: 1920, height: 1280, channels: 3, data: Uint8Array(7372800) }
  */
 export async function decodeImage(input: string | Uint8Array, options: DecodeOptions = {}): Promise<RawImage> {
-  const maxPixels = numberIn('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, Number.MAX_SAFE_INTEGER);
-  const name = options.name ?? (typeof input === 'string' ? input : undefined);
-  const bytes = typeof input === 'string' ? await readImageBytes(input, name) : input;
-  if (bytes.length === 0) throw new FerkitError('E_INPUT_EMPTY', 'input is empty (0 bytes); expected an image', name);
+  const opts = optionsObject<DecodeOptions>('decodeImage options', options, ['maxPixels', 'name', 'maxBytes']);
+  return decodeImageWithin(input, opts, async (image) => image);
+}
 
+/** What {@link inspectImage} reads from an image's header. */
+export interface ImageHeader {
+  sniffed: SniffedFormat;
+  /** Size in pixels as stored (before EXIF orientation). */
+  width: number;
+  height: number;
+}
+
+/**
+ * Sniffs the format and reads the header of an encoded image, refusing it before any pixel is decoded.
+ * @throws {FerkitError} `E_INPUT_EMPTY`, `E_UNSUPPORTED_FORMAT`, `E_DECODE` (unreadable header),
+ *   `E_TOO_MANY_PIXELS` (more than `maxPixels`), each naming `name`.
+ */
+export async function inspectImage(bytes: Uint8Array, maxPixels: number = DEFAULT_MAX_PIXELS, name?: string): Promise<ImageHeader> {
+  if (bytes.length === 0) throw new FerkitError('E_INPUT_EMPTY', 'input is empty (0 bytes); expected an image', name);
   const sniffed = sniffImageFormat(bytes);
   if (!sniffed.supported) {
     const what = sniffed.format === 'text' || sniffed.format === 'unknown' ? `not an image (${sniffed.description})` : sniffed.description;
     const hint = sniffed.format === 'bmp' || sniffed.format === 'svg' ? '' : '; expected JPEG, PNG, WebP, GIF, TIFF or AVIF';
     throw new FerkitError('E_UNSUPPORTED_FORMAT', `${what}${hint}`, name);
   }
-
   // Header only: sharp's own pixel limit would refuse the header read too, so lift it here and check ourselves.
   let width: number;
   let height: number;
@@ -246,7 +311,90 @@ export async function decodeImage(input: string | Uint8Array, options: DecodeOpt
   }
   if (!(width > 0 && height > 0)) throw new FerkitError('E_DECODE', `${sniffed.description} header states ${width}x${height} pixels`, name);
   if (width * height > maxPixels) throw new FerkitError('E_TOO_MANY_PIXELS', tooManyPixelsMessage(width, height, maxPixels), name);
+  return { sniffed, width, height };
+}
 
+/**
+ * Shares a number of decoded pixels among concurrent decodes, so that memory stays bounded whatever the image sizes:
+ * a decode waits until the pixels in flight plus its own fit in `limit` (requests are served in order). An image
+ * larger than the whole budget still runs, alone. Share one budget between every worker of a batch (`-j`).
+ * @example const budget = new PixelBudget(100e6); const release = await budget.acquire(w * h); try { … } finally { release(); }
+ */
+export class PixelBudget {
+  private inUse = 0;
+  private readonly queue: { n: number; grant: () => void }[] = [];
+  /** @param limit - pixels that may be decoded at once (≥ 1). */
+  constructor(readonly limit: number) {
+    numberIn('pixel budget', limit, 1, Number.MAX_SAFE_INTEGER);
+  }
+
+  /** Pixels currently granted. */
+  get used(): number { return this.inUse; }
+
+  /** Waits for `n` pixels; resolves to the function that gives them back (call it exactly once). */
+  async acquire(n: number): Promise<() => void> {
+    const want = Math.max(0, n);
+    if (this.queue.length === 0 && this.fits(want)) {
+      this.inUse += want;
+    } else {
+      await new Promise<void>((grant) => this.queue.push({ n: want, grant }));
+    }
+    let released = false;
+    return () => {
+      if (released) return;
+      released = true;
+      this.inUse -= want;
+      this.drain();
+    };
+  }
+
+  private fits(n: number): boolean {
+    return this.inUse === 0 || this.inUse + n <= this.limit;
+  }
+
+  private drain(): void {
+    while (this.queue.length > 0 && this.fits(this.queue[0]!.n)) {
+      const next = this.queue.shift()!;
+      this.inUse += next.n;
+      next.grant();
+    }
+  }
+}
+
+/** Options of {@link decodeImageWithin}. */
+export interface DecodeWithinOptions extends DecodeOptions {
+  /** Budget the decoded pixels are taken from while `use` runs (none: no limit). */
+  budget?: PixelBudget;
+  /** Pixels taken from the budget per image pixel (default 1; annotation, which holds more copies, uses 2). */
+  budgetWeight?: number;
+}
+
+/**
+ * Decodes like {@link decodeImage} and runs `use` on the image, holding `width × height × budgetWeight` pixels of
+ * `options.budget` from just after the header check until `use` settles (the decoded buffer is not referenced after).
+ * @returns what `use` returns.
+ * @throws the errors of {@link decodeImage}, and whatever `use` throws.
+ */
+export async function decodeImageWithin<T>(input: string | Uint8Array, options: DecodeWithinOptions, use: (image: RawImage) => Promise<T>): Promise<T> {
+  if (!(typeof input === 'string' && input !== '') && !(input instanceof Uint8Array)) {
+    throw new FerkitError('E_IMAGE', `input must be a file path (non-empty string) or the encoded bytes (Uint8Array), got ${describeValue(input)}`);
+  }
+  const maxPixels = numberIn('maxPixels', options.maxPixels ?? DEFAULT_MAX_PIXELS, 1, Number.MAX_SAFE_INTEGER);
+  const maxBytes = numberIn('maxBytes', options.maxBytes ?? DEFAULT_MAX_BYTES, 1, Number.MAX_SAFE_INTEGER);
+  const name = options.name ?? (typeof input === 'string' ? input : undefined);
+  let bytes: Uint8Array | null = typeof input === 'string' ? await readImageBytes(input, name, maxBytes) : input;
+  const header = await inspectImage(bytes, maxPixels, name);
+  const release = options.budget ? await options.budget.acquire(header.width * header.height * (options.budgetWeight ?? 1)) : undefined;
+  try {
+    const image = await decodePixels(bytes, header.sniffed, maxPixels, name);
+    bytes = null;
+    return await use(image);
+  } finally {
+    release?.();
+  }
+}
+
+async function decodePixels(bytes: Uint8Array, sniffed: SniffedFormat, maxPixels: number, name: string | undefined): Promise<RawImage> {
   try {
     const { data, info } = await sharp(bytes, { failOn: 'error', limitInputPixels: maxPixels, pages: 1, page: 0 })
       .autoOrient()

@@ -9,10 +9,9 @@
  */
 import { spawn, type ChildProcessByStdio } from 'node:child_process';
 import { unlinkSync } from 'node:fs';
-import { mkdir, rename, stat, unlink } from 'node:fs/promises';
-import { basename, dirname, extname, join } from 'node:path';
+import { rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, extname, join, resolve } from 'node:path';
 import type { Readable, Writable } from 'node:stream';
-import { stringify } from 'csv-stringify/sync';
 import sharp from 'sharp';
 import type { Pipeline } from '../core/analyzer.js';
 import { FerkitError, numberIn } from '../core/errors.js';
@@ -24,7 +23,10 @@ import {
 } from '../core/video.js';
 import { COLOURS, FONT, f1, textOn, xml } from './annotate.js';
 import { createAnalyzer, type Analyzer } from './index.js';
-import { openAtomicFile, writeFileAtomic, writeJsonFileAtomic, type TextSink } from './output.js';
+import {
+  DEFAULT_CSV_PRECISION, csvText, ensureDir, openAtomicFile, tempPathFor, writeFileAtomic, writeJsonFileAtomic, type TextSink,
+} from './output.js';
+import { notRegularError, specialFileKind } from './inputs.js';
 
 // ---------------------------------------------------------------------------------------------------------------
 // Probing and decoding
@@ -62,19 +64,29 @@ function ffmpegLines(stderr: string, file: string): string[] {
   const lines: string[] = [];
   for (let line of stderr.split(/\r?\n/)) {
     line = line.replace(/^\[[^\]]*@ 0x[0-9a-f]+\]\s*/i, '').trim();
-    if (line.startsWith(`${file}: `)) line = line.slice(file.length + 2);
+    for (const name of [ffmpegFileArg(file), file]) if (line.startsWith(`${name}: `)) line = line.slice(name.length + 2);
     if (line && !lines.includes(line)) lines.push(line);
   }
   return lines;
 }
 
-/** Throws `E_INPUT_READ` / `E_INPUT_EMPTY` unless `file` is a non-empty readable file. */
+/** Throws `E_INPUT_READ` / `E_UNSUPPORTED_INPUT` / `E_INPUT_EMPTY` unless `file` is a non-empty regular file. */
 async function checkInputFile(file: string): Promise<void> {
   const st = await stat(file).catch((err: NodeJS.ErrnoException) => {
     throw new FerkitError('E_INPUT_READ', `cannot read the video: ${err.code === 'ENOENT' ? 'no such file' : err.message}`, file, { cause: err });
   });
   if (st.isDirectory()) throw new FerkitError('E_INPUT_READ', 'is a folder, expected a video file', file);
+  const special = specialFileKind(st);
+  if (special) throw notRegularError(file, special);
   if (st.size === 0) throw new FerkitError('E_INPUT_EMPTY', 'the file is empty (0 bytes), expected a video', file);
+}
+
+/**
+ * How a path is given to ffmpeg/ffprobe: `file:` + the absolute path, so no name is ever read as a protocol or an
+ * option (`concat:a.mp4|b.mp4`, `http://…`, `-i`, `pipe:0` are all plain file names here).
+ */
+export function ffmpegFileArg(path: string): string {
+  return `file:${resolve(path)}`;
 }
 
 /** Runs a command to completion, collecting stdout and stderr (for ffprobe's small JSON). */
@@ -111,7 +123,7 @@ export async function probeVideo(file: string, tools: FfmpegPaths = {}): Promise
       '-v', 'error', '-select_streams', 'v:0', '-of', 'json',
       '-show_entries',
       'stream=codec_name,width,height,r_frame_rate,avg_frame_rate,nb_frames,duration:stream_tags=rotate:stream_side_data=rotation:format=duration',
-      file,
+      ffmpegFileArg(file),
     ]);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') throw new FerkitError('E_UNSUPPORTED_FORMAT', MISSING_TOOL(ffprobe), file, { cause: err });
@@ -188,7 +200,7 @@ export async function* decodeVideoFrames(file: string, probe: VideoProbe, option
   const { width, height } = probe;
   const frameBytes = width * height * 3;
   const child = spawn(ffmpeg, [
-    '-v', 'error', '-nostdin', '-i', file, '-map', '0:v:0', '-an', '-sn', '-dn',
+    '-v', 'error', '-nostdin', '-i', ffmpegFileArg(file), '-map', '0:v:0', '-an', '-sn', '-dn',
     ...timing, '-f', 'rawvideo', '-pix_fmt', 'rgb24', 'pipe:1',
   ], { stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
@@ -256,7 +268,7 @@ export interface VideoEncoder {
 
 /**
  * Starts ffmpeg encoding `width × height` RGB frames at `fps` frames/s into `outPath` (.mp4; H.264 with libx264,
- * yuv420p, odd sizes padded by one pixel). Until {@link VideoEncoder.commit}, the video goes to `<outPath>.tmp-<pid>`.
+ * yuv420p, odd sizes padded by one pixel). Until {@link VideoEncoder.commit}, the video goes to `.<name>.ferkit-tmp-<pid>` beside it.
  * @throws {FerkitError} `E_OPTION` when `outPath` does not end in .mp4 or its folder cannot be created.
  */
 export async function openVideoEncoder(
@@ -265,18 +277,15 @@ export async function openVideoEncoder(
   if (extname(outPath).toLowerCase() !== '.mp4') {
     throw new FerkitError('E_OPTION', `the annotated video must end in .mp4, got "${extname(outPath) || '(no extension)'}"`, outPath);
   }
-  if ((await stat(outPath).catch(() => null))?.isDirectory()) throw new FerkitError('E_OPTION', 'output path is a folder, expected a .mp4 file name', outPath);
-  try {
-    await mkdir(dirname(outPath), { recursive: true });
-  } catch (err) {
-    throw new FerkitError('E_OPTION', `cannot create the output folder: ${(err as Error).message}`, outPath, { cause: err });
-  }
-  const tmp = `${outPath}.tmp-${process.pid}`;
+  if ((await stat(outPath).catch(() => null))?.isDirectory()) throw new FerkitError('E_OUTPUT', 'output path is a folder, expected a .mp4 file name', outPath);
+  await ensureDir(dirname(outPath), outPath);
+  const tmp = tempPathFor(outPath);
+  await unlink(tmp).catch(() => undefined);
   const ffmpeg = tools.ffmpeg ?? 'ffmpeg';
   const child: ChildProcessByStdio<Writable, null, Readable> = spawn(ffmpeg, [
     '-v', 'error', '-y', '-f', 'rawvideo', '-pix_fmt', 'rgb24', '-s', `${video.width}x${video.height}`, '-framerate', String(video.fps),
     '-i', 'pipe:0', '-an', '-vf', 'pad=ceil(iw/2)*2:ceil(ih/2)*2', '-c:v', 'libx264', '-preset', 'veryfast', '-crf', '20',
-    '-pix_fmt', 'yuv420p', '-movflags', '+faststart', '-f', 'mp4', tmp,
+    '-pix_fmt', 'yuv420p', '-metadata', 'comment=ferkit video', '-movflags', '+faststart', '-f', 'mp4', ffmpegFileArg(tmp),
   ], { stdio: ['pipe', 'ignore', 'pipe'] });
   let stderr = '';
   child.stderr.setEncoding('utf8');
@@ -526,7 +535,7 @@ export function summaryChartSvg(bins: TimelineBins, summary: VideoSummary, title
     const share = summary.overall.shares[l] ?? 0;
     parts.push(`<text x="${lx + 20}" y="${y + 10}" font-size="11">${xml(l)} ${(share * 100).toFixed(1)}%</text>`);
   });
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}">\n${parts.join('\n')}\n</svg>`;
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="${FONT}">\n<!-- ferkit chart -->\n${parts.join('\n')}\n</svg>`;
 }
 
 // ---------------------------------------------------------------------------------------------------------------
@@ -572,6 +581,8 @@ export interface VideoFileOptions extends FfmpegPaths {
   jsonl?: string | TextSink;
   /** Per-track CSV timeline, one row per face per analysed frame. */
   tracks?: string;
+  /** Decimal places of numbers in the tracks CSV (default 4; `null`: full precision). */
+  precision?: number | null;
   /** Annotated video (.mp4). */
   annotate?: string;
   /** Folder for `summary.json`, `chart.svg` and `chart.png`. */
@@ -624,6 +635,7 @@ export interface VideoFileError extends FerkitError { result?: VideoFileResult }
  */
 export async function analyzeVideoFile(file: string, options: VideoFileOptions = {}): Promise<VideoFileResult> {
   const fps = options.fps === undefined ? undefined : numberIn('fps', options.fps, 1e-3, 1000);
+  const precision = options.precision === undefined ? DEFAULT_CSV_PRECISION : options.precision === null ? null : numberIn('precision', options.precision, 0, 17);
   const probe = await probeVideo(file, options);
   const rate = fps ?? probe.fps;
   const frameMs = 1000 / rate;
@@ -662,7 +674,7 @@ export async function analyzeVideoFile(file: string, options: VideoFileOptions =
     else if (options.jsonl) sinks.jsonl = options.jsonl;
     if (options.tracks) {
       sinks.tracks = await openAtomicFile(options.tracks, { bufferBytes: 1 });
-      await sinks.tracks.write(stringify([TRACK_CSV_HEADER as string[]]));
+      await sinks.tracks.write(csvText([TRACK_CSV_HEADER], precision));
     }
     if (options.annotate) encoder = await openVideoEncoder(options.annotate, { width: probe.width, height: probe.height, fps: rate }, options);
     options.onStart?.(probe, expected);
@@ -681,7 +693,7 @@ export async function analyzeVideoFile(file: string, options: VideoFileOptions =
         lastTs = decoded.timestampMs;
         bins.add(frame, frameMs);
         if (sinks.jsonl) await sinks.jsonl.write(`${JSON.stringify(frame)}\n`);
-        if (sinks.tracks && frame.faces.length > 0) await sinks.tracks.write(stringify(trackCsvRows(frame)));
+        if (sinks.tracks && frame.faces.length > 0) await sinks.tracks.write(csvText(trackCsvRows(frame), precision));
         if (encoder) {
           await drawing;
           const enc = encoder;
@@ -724,7 +736,7 @@ export async function analyzeVideoFile(file: string, options: VideoFileOptions =
     if (options.summaryDir) {
       const svg = summaryChartSvg(bins, summary, `${basename(file)}: valence and expressions over time`);
       await writeFileAtomic(join(options.summaryDir, 'chart.svg'), Buffer.from(svg));
-      await writeFileAtomic(join(options.summaryDir, 'chart.png'), await sharp(Buffer.from(svg)).png().toBuffer());
+      await writeFileAtomic(join(options.summaryDir, 'chart.png'), await sharp(Buffer.from(svg)).withExif({ IFD0: { Software: 'ferkit chart' } }).png().toBuffer());
       const { summary: s, outputs, ...rest } = result;
       await writeJsonFileAtomic(join(options.summaryDir, 'summary.json'), {
         ...rest,

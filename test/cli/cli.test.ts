@@ -12,7 +12,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FerkitError } from '../../src/core/errors.js';
 import { EXPRESSIONS, type Expression } from '../../src/core/labels.js';
 import type { ImageAnalysis } from '../../src/core/types.js';
-import { annotationPath, UsageError, type AnalyzerFactory, type CliAnalyzerOptions } from '../../src/cli/analyze.js';
+import { AnnotationNamer, annotationPath, type AnalyzerFactory, type CliAnalyzerOptions } from '../../src/cli/analyze.js';
 import { orderedPool } from '../../src/cli/pool.js';
 import { createProgress } from '../../src/cli/progress.js';
 import { decodeImage } from '../../src/node/decode.js';
@@ -48,8 +48,8 @@ function fakeAnalyzer(predict: Expression = 'happy', delays = false) {
   return { factory, created, disposed: () => disposed };
 }
 
-const cli = (args: string[], factory: AnalyzerFactory = fakeAnalyzer().factory, samplePhoto?: () => string): Promise<CliRun> =>
-  runCli(args, dir, { createAnalyzer: factory, samplePhoto: samplePhoto ?? (() => { throw new UsageError('no sample in tests'); }) });
+const cli = (args: string[], factory: AnalyzerFactory = fakeAnalyzer().factory): Promise<CliRun> =>
+  runCli(args, dir, { createAnalyzer: factory });
 
 const png = (w: number, h: number, colour = '#888'): Promise<Buffer> =>
   sharp({ create: { width: w, height: h, channels: 3, background: colour } }).png().toBuffer();
@@ -107,10 +107,14 @@ describe('usage', () => {
     const r = await cli(['analyze', '--detector', 'front', '--min-score', '0.7', '--min-face', '30', '--model', 'm.onnx', '--labels', '5',
       '--max-pixels', '2M', '--cropped', '-q', p('misc', 'ok.png')], fake.factory);
     expect(r.code).toBe(0);
-    expect(fake.created).toEqual([{ detector: { model: 'front', minScore: 0.7, minFacePx: 30 }, classifier: { model: 'm.onnx' }, labels: '5', maxPixels: 2_000_000, cropsOnly: true }]);
+    const { pixelBudget, ...created } = fake.created[0]!;
+    expect(created).toEqual({ detector: { model: 'front', minScore: 0.7, minFacePx: 30 }, classifier: { model: 'm.onnx' }, labels: '5', maxPixels: 2_000_000, cropsOnly: true });
+    expect(pixelBudget?.limit).toBe(100_000_000); // max(--max-pixels, 100M), shared with annotation
     const fake2 = fakeAnalyzer();
-    await cli(['analyze', '-q', p('misc', 'ok.png')], fake2.factory);
-    expect(fake2.created[0]).toEqual({ detector: { model: 'auto' }, labels: '7', maxPixels: 100_000_000, cropsOnly: false });
+    await cli(['analyze', '-q', '--max-bytes', '2M', '--pixel-budget', '300M', p('misc', 'ok.png')], fake2.factory);
+    const { pixelBudget: budget2, ...created2 } = fake2.created[0]!;
+    expect(created2).toEqual({ detector: { model: 'auto' }, labels: '7', maxPixels: 100_000_000, maxBytes: 2 * 1024 * 1024, cropsOnly: false });
+    expect(budget2?.limit).toBe(300_000_000);
     expect(fake2.disposed()).toBe(1);
   });
 });
@@ -186,21 +190,20 @@ describe('a batch', () => {
     expect(await readFile(outPath, 'utf8')).toMatch(/^file,face,x,y/);
   });
 
-  test('--annotate mirrors input paths into the folder', async () => {
-    const r = await cli(['analyze', '-q', '--annotate', p('ann'), p('PublicTest', 'happy', 'img0.png')]);
+  test('--annotate mirrors input paths below their common folder (absolute inputs too), and says where the pictures went', async () => {
+    const r = await cli(['analyze', '--annotate', p('ann'), p('PublicTest', 'happy', 'img0.png'), p('PublicTest', 'sad')]);
     expect(r.code).toBe(0);
-    const meta = await sharp(p('ann', 'PublicTest', 'happy', 'img0.png')).metadata();
+    const meta = await sharp(p('ann', 'happy', 'img0.png')).metadata();
     expect(meta.width).toBeGreaterThanOrEqual(480); // 48x48 crops are enlarged so labels are readable
+    expect((await readdir(p('ann', 'sad'))).sort()).toEqual(['img0.png', 'img1.png']);
+    expect(r.stderr).toMatch(new RegExp(`pictures: 3 in ${p('ann').replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
   });
 
-  test('no input: the sample photo is analysed and stderr says so; without it, exit 2', async () => {
-    const r = await cli(['analyze'], fakeAnalyzer().factory, () => p('misc', 'ok.png'));
-    expect(r.code).toBe(0);
-    expect(r.stderr).toMatch(/no input given; analysing the bundled sample photo misc\/ok\.png/);
-    expect(JSON.parse(r.stdout)).toHaveLength(1);
-    const missing = await cli(['analyze']);
-    expect(missing.code).toBe(2);
-    expect(missing.stderr).toBe('error: no sample in tests\n');
+  test('no input: a short usage with one example on stderr, exit 2 (no sample photo from a dev dependency)', async () => {
+    const r = await cli(['analyze']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toMatch(/^usage: ferkit analyze .*\nexample: ferkit analyze photo\.jpg --annotate out\//);
   });
 
   test('EXPECTED FAILURE: a model that cannot load ends the run with exit 1 and leaves no output file', async () => {
@@ -245,11 +248,12 @@ describe('building blocks', () => {
     expect(lines).toEqual(['ferkit: 50/100 files, 2 failed, 10.0 images/s, 5.0 s, about 5.0 s left\n']);
   });
 
-  test('annotationPath mirrors relative paths and keeps the folder inside DIR', () => {
-    expect(annotationPath('ann', 'a/b.jpg', '/w')).toBe('ann/a/b.jpg');
-    expect(annotationPath('ann', '../x/c.webp', '/w')).toBe('ann/_up_/x/c.webp.jpg');
-    expect(annotationPath('ann', '/elsewhere/d.PNG', '/w')).toBe('ann/_up_/elsewhere/d.PNG');
-    expect(annotationPath('ann', 'x/c.jpg', '/w')).not.toBe(annotationPath('ann', '../x/c.jpg', '/w'));
-    expect(annotationPath('ann', '/deep/sample1.jpg', '/w', true)).toBe('ann/sample1.jpg');
+  test('annotation names: relative to the inputs\' base, extension kept, clashes get -2, -3 (case-insensitive)', () => {
+    expect(annotationPath('ann', 'a/b.jpg', '/w', '/w')).toBe('ann/a/b.jpg');
+    expect(annotationPath('ann', '/data/x/c.webp', '/data', '/w')).toBe('ann/x/c.webp.jpg');
+    expect(annotationPath('ann', '/elsewhere/d.PNG', '/elsewhere', '/w')).toBe('ann/d.PNG');
+    const namer = new AnnotationNamer('ann', '/w', '/w');
+    expect(['x.webp', 'x.webp.jpg', 'X.WEBP.JPG', 'y.jpg'].map((f) => namer.name(f))).toEqual(['ann/x.webp.jpg', 'ann/x.webp-2.jpg', 'ann/X.WEBP-3.JPG', 'ann/y.jpg']);
   });
+
 });

@@ -51,7 +51,7 @@ describe('atomic files', () => {
     await sink.write('new ');
     await sink.write('content');
     expect(await readFile(path, 'utf8')).toBe('old');
-    expect(await readdir(join(dir, 'atomic'))).toEqual(['res.json', `res.json.tmp-${process.pid}`]);
+    expect((await readdir(join(dir, 'atomic'))).sort()).toEqual([`.res.json.ferkit-tmp-${process.pid}`, 'res.json']);
     await sink.commit();
     expect(await readFile(path, 'utf8')).toBe('new content');
     expect(await readdir(join(dir, 'atomic'))).toEqual(['res.json']);
@@ -66,8 +66,8 @@ describe('atomic files', () => {
     expect(await readdir(join(dir, 'aborted'))).toEqual([]);
   });
 
-  test('BAD INPUT: an output path that is a folder is E_OPTION before any work', async () => {
-    await expect(openAtomicFile(dir)).rejects.toMatchObject({ code: 'E_OPTION', message: /output path is a folder/ });
+  test('BAD INPUT: an output path that is a folder is E_OUTPUT before any work', async () => {
+    await expect(openAtomicFile(dir)).rejects.toMatchObject({ code: 'E_OUTPUT', message: /output path is a folder/ });
   });
 
   test('writeFileAtomic writes bytes and creates the folder', async () => {
@@ -93,13 +93,13 @@ describe('result writers', () => {
     expect(lines.map((l) => (JSON.parse(l) as BatchItem).file)).toEqual(['a.jpg', 'empty.jpg', 'bad, "quoted".jpg']);
   });
 
-  test('csv: one row per face, one empty row for no face, one error row; full-precision probabilities', async () => {
+  test('csv: one row per face (numbered from 1, as on the pictures), one empty row for no face, one error row; 4 decimals', async () => {
     const rows = parse(await writeAll('csv', items), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual(['file', 'face', 'x', 'y', 'width', 'height', 'detection_score', 'label', 'label_score', 'valence',
       ...EXPRESSIONS.map((e) => `p_${e}`), 'error_code', 'error_message']);
     expect(rows).toHaveLength(4);
-    expect(rows[0]).toMatchObject({ file: 'a.jpg', face: '0', x: '10', y: '12.5', width: '40', label: 'happy', label_score: '0.8', p_sad: String((1 - 0.8) / 6) });
-    expect(rows[1]).toMatchObject({ file: 'a.jpg', face: '1', x: '60', label: 'sad' });
+    expect(rows[0]).toMatchObject({ file: 'a.jpg', face: '1', x: '10', y: '12.5', width: '40', label: 'happy', label_score: '0.8', p_sad: '0.0333' });
+    expect(rows[1]).toMatchObject({ file: 'a.jpg', face: '2', x: '60', label: 'sad' });
     expect(rows[2]).toMatchObject({ file: 'empty.jpg', face: '', label: '', p_happy: '', error_code: '' });
     expect(rows[3]).toMatchObject({ file: 'bad, "quoted".jpg', face: '', error_code: 'E_DECODE', error_message: 'truncated JPEG: the data ends early' });
   });
@@ -108,8 +108,8 @@ describe('result writers', () => {
     const rows = parse(await writeAll('csv', items.slice(0, 1), 'valence'), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!).filter((k) => k.startsWith('p_'))).toEqual(['p_positive', 'p_neutral', 'p_negative']);
     expect(rows[0]!.label).toBe('positive');
-    expect(Number(rows[0]!.label_score)).toBeCloseTo(0.8 + (1 - 0.8) / 6, 12);
-    expect(rows[0]!.label_score!.length).toBeGreaterThan(10); // not rounded
+    expect(Number(rows[0]!.label_score)).toBeCloseTo(0.8 + (1 - 0.8) / 6, 4);
+    expect(rows[0]!.label_score).toBe('0.8333'); // rounded to 4 decimals by default
     expect((await writeAll('csv', [], '5b')).trim().split(',')).toContain('p_surprise');
   });
 

@@ -30,10 +30,11 @@ afterAll(async () => {
 });
 
 describe('expandInputs', () => {
-  test('walks a folder recursively: image extensions only, sorted per folder, hidden entries skipped, link loops cut', async () => {
+  test('walks a folder recursively: image extensions only, sorted per folder, hidden entries skipped, a link loop reported', async () => {
     const entries = await collect([join(dir, 'data')]);
-    expect(entries.every((e) => e.error === undefined)).toBe(true);
-    expect(rel(entries)).toEqual(['data/a.JPG', 'data/b.png', 'data/happy/10.jpg', 'data/happy/2.jpg', 'data/sad/x.webp', 'data/sad/y.bmp']);
+    expect(rel(entries)).toEqual(['data/a.JPG', 'data/b.png', 'data/happy/10.jpg', 'data/happy/2.jpg', 'data/sad/loop', 'data/sad/x.webp', 'data/sad/y.bmp']);
+    expect(entries.filter((e) => e.error).map((e) => [relative(dir, e.path), e.error!.code, e.error!.message]))
+      .toEqual([['data/sad/loop', 'E_INPUT_READ', expect.stringMatching(/symbolic link loop \(leads back to .*data, a folder already being searched\)/)]]);
   });
 
   test('a file is taken as given, whatever its extension', async () => {
@@ -53,10 +54,11 @@ describe('expandInputs', () => {
     expect(entries.at(-1)!.error).toMatchObject({ code: 'E_INPUT_READ', message: /matches no image files/ });
   });
 
-  test('a link to an outer folder is walked once, its loop back is cut', async () => {
+  test('a link to an outer folder is walked once, its loop back is reported and cut', async () => {
     const entries = await collect([join(dir, 'data/sad')]);
     expect(rel(entries)).toEqual(['data/sad/loop/a.JPG', 'data/sad/loop/b.png', 'data/sad/loop/happy/10.jpg', 'data/sad/loop/happy/2.jpg',
-      'data/sad/x.webp', 'data/sad/y.bmp']);
+      'data/sad/loop/sad', 'data/sad/x.webp', 'data/sad/y.bmp']);
+    expect(entries.find((e) => e.path.endsWith('loop/sad'))!.error!.code).toBe('E_INPUT_READ');
   });
 
   test('inputs keep their order; countInputs counts the same entries', async () => {
