@@ -59,6 +59,20 @@ describe('training recipe (smoke)', () => {
     await ttaClassifier.dispose();
   }, 300_000); // one epoch + two exports (each scores PublicTest), about a minute on 2 idle cores
 
+  test.skipIf(!HAS_TORCH || !HAS_FER2013)(`a run killed mid-epoch resumes at that batch and ends exactly like an uninterrupted run ${HAS_FER2013 ? '' : NO_SHARED}`, () => {
+    const common = ['--data', FER2013_DIR, '--limit', '256', '--batch-size', '32', '--epochs', '2', '--threads', '1', '--seed', '3', '--ema', '0.9'];
+    py(['ferkit_train.train', ...common, '--out', join(tmp, 'whole')]);
+    const killed = spawnSync(PY, ['-m', 'ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--stop-after-steps', '11'],
+      { cwd: TRAINING, encoding: 'utf8' });
+    expect(killed.status).toBe(3);
+    expect(killed.stdout).toMatch(/stopped after 11 steps \(epoch 2, step 3\)/);
+    const log = py(['ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--resume']);
+    expect(log).toMatch(/resumed at epoch 1 step 3\/8/);
+    // every column but the wall-clock seconds is identical
+    const rows = (dir: string) => readFileSync(join(tmp, dir, 'summary.csv'), 'utf8').trim().split('\n').map((r) => r.split(',').slice(0, -1).join(','));
+    expect(rows('resumed')).toEqual(rows('whole'));
+  }, 120_000);
+
   test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', () => {
     // A generated CSV in the original format (emotion,pixels,Usage): no dataset pixels needed.
     let s = 1;

@@ -5,8 +5,7 @@
 
 Writes ``<models>/<id>.onnx`` (input ``input`` float32 [N,1,48,48] NCHW, (x-127.5)/127.5; output ``logits``
 [N,7] in FER2013 order), ``<models>/<id>.card.json``, ``<fixtures>/<id>.parity.json`` (inputs and torch logits,
-for the ONNX Runtime parity test) and ``<run>/curves.png``. The Gaussian blur that matches the blurred
-Training split is the first op of the graph (see blur.py).
+for the ONNX Runtime parity test) and ``<run>/curves.png``.
 """
 from __future__ import annotations
 
@@ -23,21 +22,9 @@ import torch
 from torch import nn
 
 from . import EXPRESSIONS
-from .blur import gaussian_blur
 from .data import load_split
 from .models import create_model
 from .train import MEAN, STD, normalise
-
-
-class WithBlur(nn.Module):
-    """Fixed Gaussian blur (in normalised units; blur is linear so the order with normalisation does not matter) + model."""
-
-    def __init__(self, model: nn.Module, sigma: float):
-        super().__init__()
-        self.model, self.sigma = model, sigma
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.model(gaussian_blur(x, self.sigma))
 
 
 class WithFlipTTA(nn.Module):
@@ -127,7 +114,6 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="FER2013 root or fer2013.csv (for the PublicTest figures)")
     p.add_argument("--models", default="../models")
     p.add_argument("--fixtures", default="../test/fixtures")
-    p.add_argument("--blur", type=float, default=None, help="override the run's --val-blur")
     p.add_argument("--opset", type=int, default=13)
     p.add_argument("--tta", choices=["none", "flip"], default="none",
                    help="'flip': the graph averages the softmax of each face and its mirror image (2x the compute); "
@@ -136,11 +122,10 @@ def main(argv: list[str] | None = None) -> int:
     run = Path(args.run)
     ck = torch.load(run / "best.pt", map_location="cpu")
     targs = ck["args"]
-    sigma = targs.get("val_blur", 0.0) if args.blur is None else args.blur
     model = create_model(targs["model"])
     model.load_state_dict(ck["model"])
     model.eval()
-    wrapped = WithBlur(model, sigma).eval()
+    wrapped = model
     graph = WithFlipTTA(wrapped).eval() if args.tta == "flip" else wrapped
 
     models_dir = Path(args.models); models_dir.mkdir(parents=True, exist_ok=True)
@@ -178,23 +163,22 @@ def main(argv: list[str] | None = None) -> int:
         "architecture": targs["model"],
         "parameters": int(sum(p.numel() for p in model.parameters())),
         "input": {"name": "input", "shape": ["batch", 1, 48, 48], "layout": "NCHW", "color": "gray",
-                  "mean": MEAN, "std": STD, "resize": "area", "grayscale": "bt601", "blurSigma": sigma, "tta": args.tta,
-                  "note": "x' = (x - 127.5) / 127.5 for x in 0..255; the graph's first op is a Gaussian blur "
-                          f"(sigma {sigma} px, replicate borders) matching the blurred FER2013 Training copy it learnt from"
+                  "mean": MEAN, "std": STD, "resize": "area", "grayscale": "bt601", "tta": args.tta,
+                  "note": "x' = (x - 127.5) / 127.5 for x in 0..255"
                           + ("; the graph also classifies the mirror image and averages the two softmaxes (flip TTA, "
                              "2x compute, included in every speed figure)" if args.tta == "flip" else "")},
         "output": {"name": "logits", "kind": "logits"},
         "labels": list(EXPRESSIONS),
-        "trainedOn": (f"FER2013 {targs['train_split']}, {n_train} images as shipped in ../shared/data/fer2013 "
-                      "(that copy is Gaussian-blurred, sigma ~3 px; PublicTest is sharp)"
+        "trainedOn": (f"FER2013 {targs['train_split']}, {n_train} images (the sharp originals, 48x48 grayscale)"
+                      + (f"; distilled from {targs['teacher']}" if targs.get("teacher") else "")
                       + (f"; smoke run on a {targs['limit']}-image subset" if targs.get("limit") else "")),
         "selectedOn": f"FER2013 {targs['val_split']} (best validation accuracy; also the reported split, so optimistic)",
         "metrics": ({"publicTest": single, "publicTestFlipTTA": tta,
-                     "note": "PublicTest through the exported graph (blur included), single crop; flip-TTA separately. "
+                     "note": "PublicTest through the exported graph, single crop; flip-TTA separately. "
                              "The shipped graph does single crop."}
                     if args.tta == "none" else
                     {"publicTest": tta, "publicTestSingleCrop": single,
-                     "note": "PublicTest through the exported graph (blur and flip TTA included: what the shipped model "
+                     "note": "PublicTest through the exported graph (flip TTA included: what the shipped model "
                              "gives); the same network without the mirror image separately."})
                    | {"publicTestLabelSets": {k: projected_accuracy(shipped_logits.softmax(1), y, k) for k in LABEL_SETS}},
         "training": {
@@ -202,6 +186,9 @@ def main(argv: list[str] | None = None) -> int:
             "args": {k: v for k, v in targs.items() if k not in ("argv",)},
             "epochsRun": status["epoch"], "bestEpoch": status["best_epoch"],
             "trainMinutes": round(status["train_seconds"] / 60, 1), "device": targs.get("device"),
+            "secondsPerEpoch": status.get("seconds_per_epoch") or round(status["train_seconds"] / max(status["epoch"], 1), 1),
+            "machine": f"{os.cpu_count()} CPU cores" if targs.get("device") == "cpu" else targs.get("device"),
+            "emaWeights": bool(ck.get("ema")),
             "torch": torch.__version__,
         },
     }

@@ -81,6 +81,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     r.add_argument("--out", required=True, help="run directory")
     r.add_argument("--resume", action="store_true", help="continue from <out>/last.pt (to the batch)")
     r.add_argument("--checkpoint-seconds", type=float, default=120, help="also write last.pt this often inside an epoch")
+    r.add_argument("--stop-after-steps", type=int, default=0, help=argparse.SUPPRESS)  # tests: simulate a kill mid-epoch
     r.add_argument("--seed", type=int, default=0)
     r.add_argument("--threads", type=int, default=os.cpu_count() or 2)
     r.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
@@ -308,6 +309,10 @@ def main(argv: list[str] | None = None) -> int:
             state["step"] += 1
             state["global_step"] += 1
             now = time.time()
+            if args.stop_after_steps and state["global_step"] >= args.stop_after_steps:
+                checkpoint()  # what a periodic checkpoint would have saved, then stop as if killed
+                print(f"stopped after {state['global_step']} steps (epoch {epoch}, step {state['step']})", flush=True)
+                return 3
             if now - last_ck >= args.checkpoint_seconds and state["step"] < steps_per_epoch:
                 state["epoch_seconds"] += now - last_ck if last_ck != t0 else now - t0
                 last_ck = now
@@ -344,7 +349,7 @@ def main(argv: list[str] | None = None) -> int:
         perm = None
         checkpoint()
         stop = bool(args.early_stop) and state["since_best"] >= args.early_stop
-        resume_argv = [a for a in sys.argv[1:] if a != "--resume"]
+        resume_argv = [a for a in sys.argv[1:] if a != "--resume"]  # noqa: the resume command repeats the run's arguments
         write_json_atomic({"epoch": epoch, "of": args.epochs, "train_images": int(len(y_tr)), "val_images": int(len(y_va)),
                            "best_acc": state["best_acc"], "best_epoch": state["best_epoch"],
                            "train_seconds": round(state["train_seconds"], 1),
