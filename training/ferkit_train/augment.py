@@ -25,7 +25,8 @@ class AugmentConfig:
 
 
 def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> torch.Tensor:
-    """x: float32 ``[N, 1, H, W]`` normalised; returns an augmented tensor of the same shape."""
+    """x: float32 ``[N, 1, H, W]`` normalised, on any device; returns an augmented tensor of the same shape and device.
+    Random numbers come from ``gen`` (a CPU generator), so a run is reproducible whatever the device."""
     n, _, h, w = x.shape
 
     def uniform(lo: float, hi: float) -> torch.Tensor:
@@ -43,7 +44,7 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
     b = (-sin + cos * torch.tan(shear)) / scale
     c = (sin / scale) * flip
     d = (cos + sin * torch.tan(shear)) / scale
-    theta = torch.stack([torch.stack([a, b, tx], 1), torch.stack([c, d, ty], 1)], 1)
+    theta = torch.stack([torch.stack([a, b, tx], 1), torch.stack([c, d, ty], 1)], 1).to(x.device)
     grid = F.affine_grid(theta, list(x.shape), align_corners=False)
     out = F.grid_sample(x, grid, mode="bilinear", padding_mode="border", align_corners=False)
 
@@ -60,5 +61,6 @@ def augment_batch(x: torch.Tensor, cfg: AugmentConfig, gen: torch.Generator) -> 
         mask = (ys >= y0.view(n, 1, 1)) & (ys < (y0 + eh).view(n, 1, 1)) & \
                (xs >= x0.view(n, 1, 1)) & (xs < (x0 + ew).view(n, 1, 1)) & do.view(n, 1, 1)
         noise = torch.randn(out.shape, generator=gen) * 0.5
+        mask, noise = mask.to(x.device), noise.to(x.device)  # random numbers drawn on the CPU generator: same on any device
         out = torch.where(mask.unsqueeze(1), noise, out)
     return out

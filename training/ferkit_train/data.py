@@ -84,11 +84,30 @@ def _folder_signature(split_dir: Path) -> str:
     return f"{n}:{size}:{newest:.0f}"
 
 
+def load_packed(npz_path: str | os.PathLike, split: str, size: int = 48) -> tuple[np.ndarray, np.ndarray]:
+    """Read one split of a file written by ``ferkit_train.pack`` (original JPEG bytes + offsets + labels)."""
+    import io
+    with np.load(npz_path) as z:
+        if f"{split}_jpeg" not in z.files:
+            raise ValueError(f"{npz_path}: no split {split!r} (has {sorted(k[:-5] for k in z.files if k.endswith('_jpeg'))})")
+        blob, off, y = z[f"{split}_jpeg"], z[f"{split}_offsets"], z[f"{split}_y"]
+    images = []
+    for i in range(len(y)):
+        with Image.open(io.BytesIO(blob[off[i]:off[i + 1]].tobytes())) as im:
+            im = im.convert("L")
+            if im.size != (size, size):
+                im = im.resize((size, size), Image.BOX)
+            images.append(np.asarray(im, dtype=np.uint8))
+    return np.stack(images), y.astype(np.int64)
+
+
 def load_split(source: str, split: str, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load one split from a dataset root (folders) or a ``.csv`` file, with an optional npz cache."""
     if source.lower().endswith(".csv"):
         x, y, _ = load_csv(source, split)
         return x, y
+    if source.lower().endswith(".npz"):  # written by ferkit_train.pack
+        return load_packed(source, split)
     path = Path(source) / split
     if cache_dir:
         key = hashlib.sha1(f"{path.resolve()}|{_folder_signature(path)}".encode()).hexdigest()[:10]

@@ -280,11 +280,11 @@ def main(argv: list[str] | None = None) -> int:
         while state["step"] < steps_per_epoch:
             step = state["step"]
             idx = perm[step * args.batch_size:(step + 1) * args.batch_size]
-            xb = augment_batch(normalise(x_tr_t[idx]), aug, gen)
+            xb = augment_batch(normalise(x_tr_t[idx]).to(args.device), aug, gen)
             yb = y_tr_t[idx]
             target = F.one_hot(yb, k).float()
             if args.mixup > 0 and float(torch.rand(1, generator=gen)) < args.mixup:
-                xb, target = mix_batch(xb, yb, k, args.mixup_alpha, cutmix=bool(state["global_step"] % 2), gen=gen)
+                xb, target = mix_batch(xb.cpu(), yb, k, args.mixup_alpha, cutmix=bool(state["global_step"] % 2), gen=gen)
             xb = xb.to(args.device).contiguous(memory_format=torch.channels_last)
             yb, target = yb.to(args.device), target.to(args.device)
             lr = learning_rate(args, state, state["epoch"] + step / steps_per_epoch)
