@@ -135,6 +135,39 @@ function collectBody(payload: Readable, declared: number | undefined, limit: num
   });
 }
 
+type OpenApiDoc = { paths?: Record<string, Record<string, { requestBody?: unknown }>> };
+
+/**
+ * Adds the request bodies Fastify's schemas cannot state (raw image and video bodies, multipart files) to the
+ * OpenAPI document.
+ */
+function addRawBodies(doc: OpenApiDoc): OpenApiDoc {
+  const binary = { schema: { type: 'string', contentMediaType: 'application/octet-stream' } };
+  const multipart = (field: string, many: boolean) => ({
+    schema: {
+      type: 'object',
+      properties: { [field]: many ? { type: 'array', items: { type: 'string', contentMediaType: 'application/octet-stream' } } : { type: 'string', contentMediaType: 'application/octet-stream' } },
+    },
+  });
+  const analyze = doc.paths?.['/v1/analyze']?.post;
+  if (analyze) {
+    analyze.requestBody = {
+      required: true,
+      description: 'One image (raw bytes with its content type), or multipart/form-data with one or more file fields.',
+      content: { 'image/jpeg': binary, 'image/png': binary, 'image/webp': binary, 'application/octet-stream': binary, 'multipart/form-data': multipart('files', true) },
+    };
+  }
+  const videos = doc.paths?.['/v1/videos']?.post;
+  if (videos) {
+    videos.requestBody = {
+      required: true,
+      description: 'The video (raw bytes with a video/* content type), or multipart/form-data with one file field.',
+      content: { 'video/mp4': binary, 'video/webm': binary, 'video/quicktime': binary, 'multipart/form-data': multipart('file', false) },
+    };
+  }
+  return doc;
+}
+
 /**
  * Builds the server and starts listening.
  * @throws {FerkitError} `E_OPTION` for bad options (non-loopback host without a token, bad limits);
@@ -197,7 +230,6 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     bodyLimit: Math.max(maxUploadBytes, 1 * MiB),
     forceCloseConnections: 'idle',
     return503OnClosing: true,
-    disableRequestLogging: false,
     // Errors Fastify raises before routing (a malformed URL, a bad Content-Type header) get problem answers too.
     frameworkErrors: (error, _request, reply) => {
       const bad = error.code === 'FST_ERR_BAD_URL' ? 'the URL is not valid percent-encoding' : error.message;
@@ -205,7 +237,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       reply.headers(APP_HEADERS);
       sendProblem(reply, { status, body: problem(status, status === 415 ? 'E_MEDIA_TYPE' : 'E_BAD_REQUEST', `bad request: ${bad}`), headers: {} });
     },
-    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false } },
+    ajv: { customOptions: { removeAdditional: false, coerceTypes: 'array', useDefaults: true, allErrors: false, allowUnionTypes: true } },
   });
 
   const hostsAllowed = allowedHostNames(host, options.allowedHosts ?? []);
@@ -271,6 +303,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
           components: { securitySchemes: token ? { bearer: { type: 'http', scheme: 'bearer' } } : {} },
           ...(token ? { security: [{ bearer: [] }] } : {}),
         },
+        transformObject: (doc) => ('openapiObject' in doc ? addRawBodies(doc.openapiObject as OpenApiDoc) : doc.swaggerObject) as never,
         refResolver: { buildLocalReference: (json, _base, _frag, i) => (typeof json.$id === 'string' ? json.$id : `def-${i}`) },
       });
       await app.register(fastifySwaggerUi, {

@@ -158,10 +158,13 @@ export const VIDEO_JOB_SCHEMA = {
   },
 } as const;
 
-/** `{ $ref: 'Problem#' }` for error answers. */
-export const PROBLEM_REF = { $ref: 'Problem#' } as const;
+/** An error answer: `application/problem+json` with the Problem schema. */
+export const PROBLEM_RESPONSE = {
+  description: 'RFC 9457 problem details with ferkit\'s E_* code.',
+  content: { 'application/problem+json': { schema: { $ref: 'Problem#' } } },
+} as const;
 
-/** Error answers most routes can give. */
-export function errorResponses(...statuses: number[]): Record<number, typeof PROBLEM_REF> {
-  return Object.fromEntries(statuses.map((s) => [s, PROBLEM_REF]));
+/** Error answers a route can give. */
+export function errorResponses(...statuses: number[]): Record<number, typeof PROBLEM_RESPONSE> {
+  return Object.fromEntries(statuses.map((s) => [s, PROBLEM_RESPONSE]));
 }
