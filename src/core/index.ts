@@ -1,6 +1,8 @@
 /**
  * ferkit core: isomorphic detection + expression recognition (no Node or DOM imports).
  * Runtimes plug in through {@link OrtModule}: `ferkit/node` passes onnxruntime-node, the web app onnxruntime-web.
+ * Most programs want `createAnalyzer` from `ferkit/node` or `createWebAnalyzer` from `ferkit/web` instead.
+ * @module ferkit
  */
 export * from './errors.js';
 export * from './labels.js';

@@ -33,7 +33,7 @@ export const DETECTOR_MODEL_FILES = Object.freeze({
   back: 'face_detection_back_256x256_barracuda.onnx',
 } as const);
 
-/** SHA-256 of the two BlazeFace files; {@link readDetectorModels} checks the bytes against them. */
+/** SHA-256 of the two BlazeFace files; `readDetectorModels` checks the bytes against them. */
 export const DETECTOR_MODEL_SHA256 = Object.freeze({
   front: 'd388b1cf8a5f6f1af2b3f4c14f6d0f138bab970cd618cccd12dddb7484e82e51',
   back: '427cbbe0fc41448d09e1dc9cfabe2423d997cf2faaeab91fadd09a510b63b8e2',
@@ -48,7 +48,7 @@ export function detectorModelsDir(): string {
  * Reads the BlazeFace front (128×128, close faces) and back (256×256, group photos) ONNX bytes shipped in the ferkit
  * package (`models/blazeface/`). Pass them to `createFaceDetector`; `createAnalyzer` does this for you.
  * @throws {FerkitError} `E_MODEL_LOAD` naming the missing or unreadable file; `E_MODEL_CHECKSUM` when a file's bytes
- *   differ from {@link DETECTOR_MODEL_SHA256}.
+ *   differ from `DETECTOR_MODEL_SHA256`.
  */
 export async function readDetectorModels(): Promise<{ front: Uint8Array; back: Uint8Array }> {
   const dir = detectorModelsDir();

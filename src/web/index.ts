@@ -13,6 +13,17 @@
  * const analyzer = connectAnalyzer(new Worker(new URL('./worker.ts', import.meta.url), { type: 'module' }));
  * await analyzer.init({ modelsUrl: '/models/', wasmPaths: '/ort/' });
  * const { result } = await analyzer.analyzeFrame(await createImageBitmap(video), performance.now());
+ * @example
+ * // a photo on the main thread (examples/browser/main.ts)
+ * import * as ort from 'onnxruntime-web/wasm';
+ * import { createFrameGrabber, createWebAnalyzer } from 'ferkit/web';
+ * const analyzer = await createWebAnalyzer(ort, { modelsUrl: './models/', wasmPaths: './ort/' });
+ * const result = await analyzer.analyzeImage(createFrameGrabber().grab(imgElement), 'photo.jpg');
+ * await analyzer.dispose();
+ * @remarks The models and onnxruntime-web's WASM files must be published on the page's origin: the model files are
+ *   exported as `ferkit/models/*`, and `examples/browser/vite.config.ts` shows a 30-line Vite plugin that copies them
+ *   with the `manifest.json` of their SHA-256 (see `docs/install.md`).
+ * @module ferkit/web
  */
 export * from '../core/index.js';
 export * from './ort.js';

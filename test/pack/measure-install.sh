@@ -12,13 +12,16 @@ NPM10=${2:-}
 PHOTO=$(realpath "$(dirname "$0")/../../node_modules/@vladmandic/face-api/demo/sample1.jpg")
 unset ONNXRUNTIME_NODE_INSTALL npm_config_onnxruntime_node_install
 
-run_case() {  # name npm-binary env... -- install-args...
+run_case() {  # name npm-binary [ENV=value...] [ALLOW_DENY=1] -- install-args...
   local name=$1 npm=$2; shift 2
+  local deny=0
   local envs=()
-  while [ "$1" != "--" ]; do envs+=("$1"); shift; done; shift
+  while [ "$1" != "--" ]; do if [ "$1" = ALLOW_DENY=1 ]; then deny=1; else envs+=("$1"); fi; shift; done; shift
   local dir; dir=$(mktemp -d "${TMPDIR:-/tmp}/ferkit-install-$name-XXXX")
   cp "$PHOTO" "$dir/sample1.jpg"
   printf '{ "name": "consumer", "version": "1.0.0", "private": true, "type": "module" }\n' > "$dir/package.json"
+  # ALLOW_DENY=1: the consumer's package.json denies onnxruntime-node's install script (npm 11's allowScripts)
+  [ "$deny" = 1 ] && printf '{ "name": "consumer", "version": "1.0.0", "private": true, "type": "module", "allowScripts": { "onnxruntime-node": false } }\n' > "$dir/package.json"
   local t0 t1 t2 rc out faces
   t0=$(date +%s.%N)
   (cd "$dir" && env "${envs[@]}" timeout 600 nice -n 19 "$npm" install "$TGZ" --no-audit --no-fund "$@" > install.log 2>&1)
@@ -29,7 +32,7 @@ run_case() {  # name npm-binary env... -- install-args...
   [ "$faces" = FAIL ] && faces="FAIL: $(head -c 160 "$dir/analyze.err" | tr '\n\t' '  ')"
   t2=$(date +%s.%N)
   local warns sqlite cuda
-  warns=$(grep -i "warn" "$dir/install.log" | sed -E 's/npm warn //I' | cut -c1-120 | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';')
+  warns=$(grep -Ei "warn|notice|approve|skipp" "$dir/install.log" | sed -E "s/npm (warn|notice) //I" | cut -c1-120 | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';')
   sqlite=$( (cd "$dir" && node -e "const D=require('better-sqlite3');new D(':memory:').close();console.log('yes')" 2>/dev/null) || echo no)
   cuda=$([ -e "$dir/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so" ] && echo yes || echo no)
   printf '%s\t%s\t%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n' "$name" "$("$npm" --version)" "$rc" "$(echo "$t1 - $t0" | bc)" \
@@ -40,13 +43,17 @@ run_case() {  # name npm-binary env... -- install-args...
 }
 
 printf 'case\tnpm\tinstall_rc\tinstall_s\twarnings\tfaces\tfirst_result_s\tnode_modules\tferkit\tbetter_sqlite3\tcuda\n'
-run_case npm11-default npm -- 
-run_case npm11-all-scripts npm -- --dangerously-allow-all-scripts
-run_case npm11-ignore-scripts npm -- --ignore-scripts
-if [ -n "$NPM10" ]; then
-  run_case npm10-default "$NPM10" -- 
-  run_case npm10-env-skip "$NPM10" ONNXRUNTIME_NODE_INSTALL=skip -- 
-  run_case npm10-ignore-scripts "$NPM10" -- --ignore-scripts
+CASES=${CASES:-npm11-default npm11-env-skip npm11-allowscripts-deny npm11-ignore-scripts npm10-default npm10-env-skip npm10-ignore-scripts npm10-blackhole}
+for c in $CASES; do case $c in
+  npm11-default) run_case $c npm -- ;;
+  npm11-env-skip) run_case $c npm ONNXRUNTIME_NODE_INSTALL=skip -- ;;
+  npm11-allowscripts-deny) run_case $c npm ALLOW_DENY=1 -- ;;
+  npm11-ignore-scripts) run_case $c npm -- --ignore-scripts ;;
+esac; done
+if [ -n "$NPM10" ]; then for c in $CASES; do case $c in
+  npm10-default) run_case $c "$NPM10" -- ;;
+  npm10-env-skip) run_case $c "$NPM10" ONNXRUNTIME_NODE_INSTALL=skip -- ;;
+  npm10-ignore-scripts) run_case $c "$NPM10" -- --ignore-scripts ;;
   # a firewall that drops packets instead of refusing them (api.nuget.org reached through a black-hole proxy)
-  run_case npm10-blackhole "$NPM10" GLOBAL_AGENT_HTTPS_PROXY=http://10.255.255.1:3128 -- 
-fi
+  npm10-blackhole) run_case $c "$NPM10" GLOBAL_AGENT_HTTPS_PROXY=http://10.255.255.1:3128 -- ;;
+esac; done; fi
