@@ -17,7 +17,7 @@ import torch
 import torch.nn.functional as F
 
 from .augment import AugmentConfig, augment_batch
-from .models import create_model, list_models
+from .models import create_model, list_models, memory_format
 
 STEPS_PER_EPOCH = 225  # ceil(28,709 / 128)
 
@@ -25,7 +25,8 @@ STEPS_PER_EPOCH = 225  # ceil(28,709 / 128)
 def seconds_per_epoch(name: str, steps: int, threads: int) -> dict:
     torch.set_num_threads(threads)
     gen = torch.Generator().manual_seed(0)
-    model = create_model(name).to(memory_format=torch.channels_last).train()
+    fmt = memory_format(name)
+    model = create_model(name).to(memory_format=fmt).train()
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3)
     x = torch.rand(128, 1, 48, 48, generator=gen) * 2 - 1
     y = torch.randint(0, 7, (128,), generator=gen)
@@ -33,14 +34,15 @@ def seconds_per_epoch(name: str, steps: int, threads: int) -> dict:
     for i in range(steps + 3):
         if i == 3:
             t0 = time.perf_counter()
-        xb = augment_batch(x, AugmentConfig(), gen).contiguous(memory_format=torch.channels_last)
+        xb = augment_batch(x, AugmentConfig(), gen).contiguous(memory_format=fmt)
         loss = F.cross_entropy(model(xb), y)
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
     per_step = (time.perf_counter() - t0) / steps
     return {"model": name, "params": sum(p.numel() for p in model.parameters()), "secondsPerStep": round(per_step, 3),
-            "secondsPerEpoch": round(per_step * STEPS_PER_EPOCH, 1), "threads": threads}
+            "secondsPerEpoch": round(per_step * STEPS_PER_EPOCH, 1), "threads": threads,
+            "memoryFormat": "channels_last" if fmt == torch.channels_last else "contiguous"}
 
 
 def main() -> None:

@@ -34,7 +34,7 @@ import torch.nn.functional as F
 from . import EXPRESSIONS
 from .augment import AugmentConfig, augment_batch
 from .data import class_weights, load_split
-from .models import create_model, list_models
+from .models import create_model, list_models, memory_format
 
 MEAN, STD = 127.5, 127.5  # input normalisation in 0-255 units: x' = (x - 127.5) / 127.5, range [-1, 1]
 
@@ -107,11 +107,12 @@ def holdout_split(y: np.ndarray, frac: float, seed: int) -> tuple[np.ndarray, np
 
 
 @torch.no_grad()
-def predict_logits(model: torch.nn.Module, x: torch.Tensor, device: str, batch: int = 512, tta_flip: bool = False) -> torch.Tensor:
+def predict_logits(model: torch.nn.Module, x: torch.Tensor, device: str, batch: int = 512, tta_flip: bool = False,
+                   fmt: torch.memory_format = torch.channels_last) -> torch.Tensor:
     model.eval()
     outs = []
     for i in range(0, len(x), batch):
-        xb = x[i:i + batch].to(device).contiguous(memory_format=torch.channels_last)
+        xb = x[i:i + batch].to(device).contiguous(memory_format=fmt)
         logits = model(xb)
         if tta_flip:
             logits = (logits.softmax(1) + model(xb.flip(3)).softmax(1)).log()
@@ -199,7 +200,7 @@ def load_teacher(path: str, device: str) -> torch.nn.Module:
     ck = torch.load(path, map_location=device)
     teacher = create_model(ck["args"]["model"])
     teacher.load_state_dict(ck["model"])
-    return teacher.to(device).eval().to(memory_format=torch.channels_last)
+    return teacher.to(device).eval().to(memory_format=memory_format(ck["args"]["model"]))
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -225,7 +226,8 @@ def main(argv: list[str] | None = None) -> int:
         x_va, y_va = x_va[keep], y_va[keep]
     print(f"train {len(y_tr)} images, val {len(y_va)} ({args.val_split}); model {args.model}; device {args.device}", flush=True)
 
-    model = create_model(args.model).to(args.device).to(memory_format=torch.channels_last)
+    fmt = memory_format(args.model)
+    model = create_model(args.model).to(args.device).to(memory_format=fmt)
     n_params = sum(p.numel() for p in model.parameters())
     weights = torch.tensor(class_weights(y_tr, args.class_weight_power)) if args.class_weight_power > 0 else None
     if args.optimizer == "sgd":
@@ -285,7 +287,7 @@ def main(argv: list[str] | None = None) -> int:
             target = F.one_hot(yb, k).float()
             if args.mixup > 0 and float(torch.rand(1, generator=gen)) < args.mixup:
                 xb, target = mix_batch(xb.cpu(), yb, k, args.mixup_alpha, cutmix=bool(state["global_step"] % 2), gen=gen)
-            xb = xb.to(args.device).contiguous(memory_format=torch.channels_last)
+            xb = xb.to(args.device).contiguous(memory_format=fmt)
             yb, target = yb.to(args.device), target.to(args.device)
             lr = learning_rate(args, state, state["epoch"] + step / steps_per_epoch)
             for g in opt.param_groups:
@@ -318,7 +320,7 @@ def main(argv: list[str] | None = None) -> int:
                 last_ck = now
                 checkpoint()
         eval_model = ema.model if ema is not None else model
-        logits_va = predict_logits(eval_model, xv, args.device)
+        logits_va = predict_logits(eval_model, xv, args.device, fmt=fmt)
         val_loss = F.cross_entropy(logits_va, torch.as_tensor(y_va)).item()
         val_acc = (logits_va.argmax(1).numpy() == y_va).mean()
         dt = state["epoch_seconds"] + (time.time() - last_ck)

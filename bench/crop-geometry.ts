@@ -1,0 +1,98 @@
+/**
+ * Crop geometry through the detector path (issue: accuracy, item 7). FER2013 faces are tight 48×48 crops; a photo's
+ * face goes BlazeFace box → square window (margin, shift down, eye-line rotation) → 48×48. This measures how the
+ * window's margin and vertical shift change accuracy when PublicTest faces are themselves sent through the detector:
+ * each face is upscaled 4× (192 px) and placed in the middle of a 384×384 canvas padded by edge replication, detected,
+ * cropped with each geometry and classified. The crop-only path (`cropped: true`, the whole 48×48) is the reference.
+ *
+ *   npm run build && node dist/bench/crop-geometry.js [--model ferkit-lite] [--per-class 100]
+ *
+ * Prints a table and writes results/crop-geometry.json. Not a test: a benchmark of one model on one split.
+ */
+import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { parseArgs } from 'node:util';
+import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
+import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
+import { createFaceDetector } from '../src/core/detector/index.js';
+import { faceCropWindow, sampleGray, wholeImageWindow } from '../src/core/image.js';
+import { EXPRESSIONS } from '../src/core/labels.js';
+import type { RawImage } from '../src/core/types.js';
+import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
+
+const { values: args } = parseArgs({
+  options: {
+    model: { type: 'string', default: BUNDLED_CLASSIFIERS.default },
+    'per-class': { type: 'string', default: '1000000' },
+    data: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
+    out: { type: 'string', default: join(packageRoot(), 'results', 'crop-geometry.json') },
+  },
+});
+const perClass = Number(args['per-class']);
+const margins = [0, 0.1, 0.2, 0.3];
+const shifts = [-0.05, 0, 0.05, 0.1];
+
+const m = await readClassifierModel(args.model!);
+const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
+const det = await createFaceDetector(ort, await readDetectorModels(), { model: 'auto' }, { logSeverityLevel: 3 });
+
+const argmax = (p: Record<string, number>): number => { const v = Object.values(p); return v.indexOf(Math.max(...v)); };
+let n = 0;
+let found = 0;
+let correctCropped = 0;
+let correctCroppedFound = 0;
+const correct = new Map<string, number>();
+const t0 = performance.now();
+for (const [k, name] of EXPRESSIONS.entries()) {
+  const dir = join(args.data!, name);
+  for (const f of readdirSync(dir).sort().slice(0, perClass)) {
+    const file = join(dir, f);
+    const gray = await sharp(file).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const small: RawImage = { data: gray.data, width: gray.info.width, height: gray.info.height, channels: 1 };
+    const [pc] = await clf.classify([sampleGray(small, wholeImageWindow(small), 48)]);
+    const okCropped = argmax(pc!) === k;
+    n++;
+    if (okCropped) correctCropped++;
+    const { data, info } = await sharp(file).greyscale().resize(192, 192, { kernel: 'cubic' })
+      .extend({ top: 96, bottom: 96, left: 96, right: 96, extendWith: 'copy' }).toColourspace('srgb').removeAlpha()
+      .raw().toBuffer({ resolveWithObject: true });
+    const image: RawImage = { data, width: info.width, height: info.height, channels: info.channels as 3 };
+    const faces = await det.detect(image);
+    if (!faces.length) continue;
+    found++;
+    if (okCropped) correctCroppedFound++;
+    const face = faces.reduce((a, b) => (b.score > a.score ? b : a));
+    const keys: string[] = [];
+    const crops: Float32Array[] = [];
+    for (const margin of margins) {
+      for (const shiftDown of shifts) {
+        for (const align of [true, false]) {
+          keys.push(`${margin}|${shiftDown}|${align}`);
+          crops.push(sampleGray(image, faceCropWindow(face, { margin, shiftDown, align }), 48));
+        }
+      }
+    }
+    const probs = await clf.classify(crops);
+    probs.forEach((p, i) => { if (argmax(p) === k) correct.set(keys[i]!, (correct.get(keys[i]!) ?? 0) + 1); });
+  }
+}
+const rows = [...correct.keys()].sort().map((key) => {
+  const [margin, shiftDown, align] = key.split('|');
+  return { margin: Number(margin), shiftDown: Number(shiftDown), align: align === 'true', accuracy: +((correct.get(key) ?? 0) / found).toFixed(4) };
+}).sort((a, b) => b.accuracy - a.accuracy);
+const result = {
+  date: new Date().toISOString(), model: args.model, data: args.data, faces: n, detected: found,
+  croppedAccuracyAll: +(correctCropped / n).toFixed(4), croppedAccuracyDetected: +(correctCroppedFound / found).toFixed(4),
+  defaults: { margin: 0.1, shiftDown: 0.05, align: true }, rows, seconds: +((performance.now() - t0) / 1000).toFixed(1),
+};
+console.log(`${args.model}: ${n} PublicTest faces, detector found ${found} (${(100 * found / n).toFixed(1)}%) in the padded 384×384 canvas`);
+console.log(`crop-only (whole 48×48): ${(100 * result.croppedAccuracyAll).toFixed(2)}% on all, ${(100 * result.croppedAccuracyDetected).toFixed(2)}% on the detected ones`);
+console.log('| margin | shift down | eye-line align | accuracy (detected faces) |\n|---|---|---|---|');
+for (const r of rows) console.log(`| ${r.margin} | ${r.shiftDown} | ${r.align ? 'on' : 'off'} | ${(100 * r.accuracy).toFixed(2)}%${r.margin === 0.1 && r.shiftDown === 0.05 && r.align ? ' (default)' : ''} |`);
+mkdirSync(join(packageRoot(), 'results'), { recursive: true });
+writeFileSync(`${args.out}.tmp`, JSON.stringify(result, null, 2) + '\n');
+renameSync(`${args.out}.tmp`, args.out!);
+console.log(`wrote ${args.out}`);
+await clf.dispose();
+await det.dispose();
