@@ -99,6 +99,8 @@ export interface RunningServer {
   readonly server: Server;
   readonly app: FastifyInstance;
   readonly connections: ConnectionStats;
+  /** The open database (`null` with `api: false`), for maintenance and tests. */
+  readonly db: Db | null;
   /** Stops accepting, finishes in-flight requests, ends live streams, stops video workers, checkpoints the WAL, closes the database. */
   close(): Promise<void>;
 }
@@ -378,6 +380,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     server: app.server,
     app,
     connections: connections!,
+    db,
     close: () => {
       closing ??= (async () => {
         await app.close();

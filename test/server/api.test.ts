@@ -148,8 +148,8 @@ describe('POST /v1/analyze with the real models', () => {
 
   test('multipart with several files: one item per file, a corrupt one is an ok:false item with E_DECODE', async () => {
     const form = new FormData();
-    form.append('files', new Blob([sample], { type: 'image/jpeg' }), 'a.jpg');
-    form.append('files', new Blob([sample.subarray(0, 3000)], { type: 'image/jpeg' }), 'truncated.jpg');
+    form.append('files', new Blob([new Uint8Array(sample)], { type: 'image/jpeg' }), 'a.jpg');
+    form.append('files', new Blob([new Uint8Array(sample.subarray(0, 3000))], { type: 'image/jpeg' }), 'truncated.jpg');
     form.append('files', new Blob(['just text'], { type: 'image/jpeg' }), 'text.jpg');
     const res = await fetch(`${s.url}v1/analyze`, { method: 'POST', body: form });
     expect(res.status).toBe(200);
@@ -174,7 +174,7 @@ describe('POST /v1/analyze with the real models', () => {
     const bomb = await headerBombPng(60000, 60000);
     expect(bomb.length).toBeLessThan(1000);
     const t0 = Date.now();
-    const res = await fetch(`${s.url}v1/analyze`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: bomb });
+    const res = await fetch(`${s.url}v1/analyze`, { method: 'POST', headers: { 'content-type': 'image/png' }, body: new Uint8Array(bomb) });
     expect(res.status).toBe(422);
     const p = await res.json();
     expect(p.code).toBe('E_TOO_MANY_PIXELS');
@@ -193,12 +193,12 @@ describe('POST /v1/analyze with the real models', () => {
     } as RequestInit);
     expect(chunked.status).toBe(413);
     const form = new FormData();
-    form.append('files', new Blob([big], { type: 'image/jpeg' }), 'big.jpg');
+    form.append('files', new Blob([new Uint8Array(big)], { type: 'image/jpeg' }), 'big.jpg');
     const multi = await fetch(`${s.url}v1/analyze`, { method: 'POST', body: form });
     expect(multi.status).toBe(413);
     expect((await multi.json()).detail).toMatch(/512 KiB/);
     const many = new FormData();
-    for (let i = 0; i < 4; i++) many.append('files', new Blob([sample], { type: 'image/jpeg' }), `${i}.jpg`);
+    for (let i = 0; i < 4; i++) many.append('files', new Blob([new Uint8Array(sample)], { type: 'image/jpeg' }), `${i}.jpg`);
     const tooMany = await fetch(`${s.url}v1/analyze`, { method: 'POST', body: many });
     expect(tooMany.status).toBe(413);
     // The server is fine afterwards.

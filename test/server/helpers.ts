@@ -52,7 +52,7 @@ export function fakeAnalyzers(delayMs = 0): ServerAnalyzerFactory & { maxConcurr
       async dispose() {},
     };
     return analyzer;
-  }) as ServerAnalyzerFactory & { maxConcurrent: number; calls: number };
+  }) as unknown as ServerAnalyzerFactory & { maxConcurrent: number; calls: number };
   f.maxConcurrent = 0;
   f.calls = 0;
   return f;
