@@ -114,12 +114,12 @@ describe('ferkit analyze with the real models', () => {
     expect(r.stderr).toMatch(/ground truth from folder names: accuracy (0\.0|100\.0)% of 1 image/);
   });
 
-  test('EXPECTED FAILURE: an annotation that cannot be written is reported, the analysis is kept, exit 1', async () => {
-    // a folder sits where the annotated picture would be written: the rename fails for this one file
-    await mkdir(p('ann-blocked', 'in', 'photo.jpg'), { recursive: true });
+  test('EXPECTED FAILURE: an annotation that cannot be written is reported, the analysis is kept, exit 3 (output failed)', async () => {
+    // a folder sits where the annotated picture would be written (DIR/<path below the inputs' folder>)
+    await mkdir(p('ann-blocked', 'photo.jpg'), { recursive: true });
     const r = await cli(['analyze', p('in', 'photo.jpg'), '--annotate', p('ann-blocked'), '-q']);
-    expect(r.code).toBe(1);
-    expect(r.stderr).toMatch(/could not write the annotated picture/);
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/error E_OUTPUT .*photo\.jpg: .*photo\.jpg exists and is not a regular file; not overwritten/);
     const items = JSON.parse(r.stdout) as { ok: boolean; faces?: unknown[] }[];
     expect(items).toHaveLength(1);
     expect(items[0]!.ok).toBe(true);
