@@ -4,10 +4,20 @@
 import { EXPRESSIONS } from '../../src/core/labels.js';
 import type { ImageAnalysis } from '../../src/core/types.js';
 
-/** Quotes a field when it holds a comma, quote, CR or LF. Numbers are written at full precision. */
+/** Text cells starting with these are read as formulas by spreadsheets (OWASP: CSV injection). */
+const FORMULA_START = /^[=+\-@\t\r]/;
+const PLAIN_NUMBER = /^[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?$/;
+
+/**
+ * Quotes a field when it holds a comma, quote, CR or LF. Numbers are written at full precision. A text field that
+ * starts with `=`, `+`, `-`, `@`, tab or CR (and is not a plain number) gets a leading `'`, so that a spreadsheet
+ * shows it as text instead of running it as a formula (OWASP's CSV-injection guidance); file names such as
+ * `=HYPERLINK(…).jpg` stay harmless.
+ */
 export function csvField(v: string | number | null | undefined): string {
   if (v === null || v === undefined) return '';
-  const s = typeof v === 'number' ? String(v) : v;
+  let s = typeof v === 'number' ? String(v) : v;
+  if (typeof v === 'string' && FORMULA_START.test(s) && !PLAIN_NUMBER.test(s)) s = `'${s}`;
   return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 

@@ -6,6 +6,7 @@ import type { LiveFrame } from 'ferkit/web';
 import type uPlot from 'uplot';
 import { ValenceChart, personTimeline } from './charts.js';
 import { MonitorSession, type SessionNotice } from './session.js';
+import { ShareView } from './share-view.js';
 import { EXPRESSION_COLORS, VALENCE_COLORS, byId, clock, download, el, stamp, trackColor } from './ui.js';
 
 /** Wires the monitoring tab; `models` goes into exports. */
@@ -20,6 +21,8 @@ export class MonitorView {
   private readonly body = byId<HTMLTableSectionElement>('people-body');
   private readonly groupChart = new ValenceChart(byId('group-chart'), 180, { legend: false, xLabel: 's since start' });
   private plots: uPlot[] = [];
+  /** Opt-in sharing of per-second aggregates with the server's class dashboard (off by default). */
+  private readonly share = new ShareView();
   private lastRender = 0;
 
   constructor(private readonly models: () => Record<string, unknown>, private readonly onNotice: (n: SessionNotice) => void) {
@@ -46,6 +49,7 @@ export class MonitorView {
 
   stop(): void {
     this.session?.stop(performance.now());
+    this.share.sessionStopped();
     this.btn.textContent = 'Start new session';
     this.btn.classList.remove('recording');
     this.render(true);
@@ -55,6 +59,7 @@ export class MonitorView {
   add(frame: LiveFrame): void {
     if (!this.session?.running) return;
     const raised = this.session.add(frame);
+    this.share.add(frame, raised);
     for (const n of raised) {
       const li = el('li', 'notice', `${new Date(n.at).toLocaleTimeString()} — ${n.message}`);
       li.style.borderLeftColor = trackColor(n.trackId);
