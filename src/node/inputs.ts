@@ -4,7 +4,7 @@
  */
 import { opendir, realpath, stat } from 'node:fs/promises';
 import type { Dirent } from 'node:fs';
-import { extname, join } from 'node:path';
+import { basename, extname, join } from 'node:path';
 import { glob, isDynamicPattern } from 'tinyglobby';
 import { FerkitError } from '../core/errors.js';
 import { IMAGE_EXTENSIONS } from './decode.js';
@@ -65,8 +65,10 @@ export async function* expandInputs(inputs: Iterable<string>, options: ExpandOpt
   const extensions = options.extensions ?? IMAGE_EXTENSIONS;
   const isImage = (name: string): boolean => extensions.has(extname(name).toLowerCase());
   const exclude = options.exclude ?? new Map<string, string>();
-  const excluded = async (path: string): Promise<string | undefined> => {
-    if (exclude.size === 0) return undefined;
+  // Only paths whose last name matches an excluded one pay for a realpath (one syscall per folder entry otherwise).
+  const names = new Set([...exclude.keys()].map((k) => basename(k)));
+  const excluded = async (path: string, isDir = true): Promise<string | undefined> => {
+    if (exclude.size === 0 || (!isDir && !names.has(basename(path)))) return undefined;
     const real = await realpath(path).catch(() => null);
     return real === null ? undefined : exclude.get(real);
   };
@@ -108,7 +110,7 @@ export function readError(path: string, err: NodeJS.ErrnoException): FerkitError
 }
 
 async function* walk(
-  dir: string, isImage: (name: string) => boolean, ancestors: string[], excluded: (path: string) => Promise<string | undefined>,
+  dir: string, isImage: (name: string) => boolean, ancestors: string[], excluded: (path: string, isDir?: boolean) => Promise<string | undefined>,
 ): AsyncGenerator<InputEntry> {
   const entries: Dirent[] = [];
   try {
@@ -150,7 +152,7 @@ async function* walk(
     } else if (isImage(d.name)) {
       if (special) { yield { path, error: notRegularError(path, special) }; continue; }
       if (!isFile) continue;
-      const why = await excluded(path);
+      const why = await excluded(path, false);
       yield why ? { path, skipped: why } : { path };
     }
   }
