@@ -79,7 +79,7 @@ export async function* expandInputs(inputs: Iterable<string>, options: ExpandOpt
         const matches = (await glob(input, { onlyFiles: true, expandDirectories: false, dot: false })).filter(isImage).sort(byCodePoint);
         if (matches.length === 0) yield { path: input, error: new FerkitError('E_INPUT_READ', 'the pattern matches no image files', input) };
         for (const m of matches) {
-          const why = await excluded(m);
+          const why = await excluded(m, false);
           yield why ? { path: m, skipped: why } : { path: m };
         }
         continue;
