@@ -55,5 +55,7 @@ if [ -n "$NPM10" ]; then for c in $CASES; do case $c in
   npm10-env-skip) run_case $c "$NPM10" ONNXRUNTIME_NODE_INSTALL=skip -- ;;
   npm10-ignore-scripts) run_case $c "$NPM10" -- --ignore-scripts ;;
   # a firewall that drops packets instead of refusing them (api.nuget.org reached through a black-hole proxy)
+  npm10-default-omit-optional) run_case $c "$NPM10" -- --omit=optional ;;
+  npm10-env-skip-omit-optional) run_case $c "$NPM10" ONNXRUNTIME_NODE_INSTALL=skip -- --omit=optional ;;
   npm10-blackhole) run_case $c "$NPM10" GLOBAL_AGENT_HTTPS_PROXY=http://10.255.255.1:3128 -- ;;
 esac; done; fi

@@ -45,7 +45,7 @@ describe('BlazeFace files', () => {
       cpSync(join(ROOT, 'dist', 'src'), join(tmp, 'dist', 'src'), { recursive: true, filter: (f) => !f.endsWith('.map') });
       const bad = join(tmp, 'models', 'blazeface', DETECTOR_MODEL_FILES.back);
       const bytes = readFileSync(bad);
-      bytes[1000] ^= 0xff;
+      bytes[1000] = bytes[1000]! ^ 0xff;
       writeFileSync(bad, bytes);
       const mod = (await import(join(tmp, 'dist', 'src', 'node', 'models.js'))) as typeof import('../../src/node/models.js');
       const err = await mod.readDetectorModels().then(() => null, (e: unknown) => e);
