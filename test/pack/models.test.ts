@@ -43,6 +43,7 @@ describe('BlazeFace files', () => {
       writeFileSync(join(tmp, 'package.json'), JSON.stringify({ name: 'ferkit', type: 'module' }));
       cpSync(join(ROOT, 'models', 'blazeface'), join(tmp, 'models', 'blazeface'), { recursive: true });
       cpSync(join(ROOT, 'dist', 'src'), join(tmp, 'dist', 'src'), { recursive: true });
+      cpSync(join(ROOT, 'src'), join(tmp, 'src'), { recursive: true }); // for the source maps
       const bad = join(tmp, 'models', 'blazeface', DETECTOR_MODEL_FILES.back);
       const bytes = readFileSync(bad);
       bytes[1000] = bytes[1000]! ^ 0xff;
