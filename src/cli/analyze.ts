@@ -133,7 +133,23 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
   let analyzer: CliAnalyzer | undefined;
   let plan: OutputPlan | undefined;
   const cleanups: (() => void)[] = [];
+  let stopRequested = false;
+  let interrupted = false;
+  let notice = say; // the progress display's log once it exists
   try {
+    // Signals are handled from the start: a SIGTERM while the models load must still remove the --out temp file
+    // and the locks (the default action would kill the process without running any exit hook).
+    if (deps.handleSignals) {
+      const onSignal = (): void => {
+        if (interrupted) process.exit(EXIT.INTERRUPTED); // second Ctrl-C: the atomic file's exit hook removes its temp file
+        interrupted = true;
+        stopRequested = true;
+        notice('ferkit: interrupted; finishing the images in progress (Ctrl-C again to quit now)');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    }
     const format = opts.format ?? (opts.out ? formatFromPath(opts.out) : undefined) ?? 'json';
     if (opts.model !== undefined) checkModelOption(opts.model);
     const facts = await inputFacts(inputs, io.cwd);
@@ -161,8 +177,6 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
       cropsOnly: opts.cropped,
     });
 
-    let stopRequested = false;
-    let interrupted = false;
     /** stdout closed under us (EPIPE): results to stdout are lost from here on. */
     let stdoutLost: Error | undefined;
     const fileOutputs = Boolean(opts.summary || opts.annotate);
@@ -177,17 +191,7 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
     }
     const progress = createProgress({ stream: io.stderr, isTTY: io.stderrIsTTY, quiet: opts.quiet, beforeLog: endStdoutLine });
     cleanups.push(() => progress.stop());
-    if (deps.handleSignals) {
-      const onSignal = (): void => {
-        if (interrupted) process.exit(EXIT.INTERRUPTED); // second Ctrl-C: the atomic file's exit hook removes its temp file
-        interrupted = true;
-        stopRequested = true;
-        progress.log('ferkit: interrupted; finishing the images in progress (Ctrl-C again to quit now)');
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
-    }
+    notice = (line) => progress.log(line);
     const expandOptions = { exclude: plan.exclude };
     if (!opts.quiet) countInputs(inputs, expandOptions).then((n) => progress.setTotal(n), () => undefined);
 

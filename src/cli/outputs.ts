@@ -4,7 +4,8 @@
  * then locked (an advisory `proper-lockfile` lock) so a second run with the same output fails at once, and stale temp
  * files of dead ferkit processes are removed. See docs/cli-safety.md.
  */
-import { lstat, realpath, stat } from 'node:fs/promises';
+import { lstat, readFile, realpath, rm, stat, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import lockfile from 'proper-lockfile';
 import { isDynamicPattern } from 'tinyglobby';
@@ -215,22 +216,7 @@ export async function planOutputs(specs: readonly OutputSpec[], facts: InputFact
     for (const o of outputs) {
       const dir = o.kind === 'folder' ? o.real : dirname(o.real);
       await ensureDir(o.kind === 'folder' ? o.real : dirname(o.real), o.path);
-      if (!options.noLock) {
-        const lockPath = join(dirname(o.real), `.${basename(o.real)}.ferkit-lock`);
-        try {
-          releases.push(await lockfile.lock(o.real, {
-            realpath: false, lockfilePath: lockPath, retries: 0, stale: options.staleMs ?? 10_000,
-            onCompromised: () => undefined, // the lock folder was removed or went stale under us: carry on, the write is still atomic
-          }));
-        } catch (err) {
-          const code = (err as NodeJS.ErrnoException).code;
-          if (code === 'ELOCKED') {
-            throw new FerkitError('E_OUTPUT', `is being written by another ferkit run (lock ${lockPath}); wait for it to finish or choose `
-              + 'another path (a lock left by a killed run expires after 10 s)', o.path);
-          }
-          throw new FerkitError('E_OUTPUT', `cannot lock the output (${lockPath}): ${(err as Error).message}`, o.path, { cause: err });
-        }
-      }
+      if (!options.noLock) releases.push(await lockOutput(o.real, o.path, options.staleMs ?? 10_000));
       cleaned.push(...await cleanStaleTempFiles(dir));
     }
   } catch (err) {
@@ -238,4 +224,72 @@ export async function planOutputs(specs: readonly OutputSpec[], facts: InputFact
     throw err;
   }
   return { outputs, exclude, inputReals: new Set(facts.reals.keys()), cleaned, release };
+}
+
+/**
+ * The file beside a lock folder naming the process that holds it: `<hostname>\n<pid>\n` (beside, not inside: the
+ * lock folder must stay empty for proper-lockfile's own removal).
+ */
+const ownerFile = (lockPath: string): string => `${lockPath}-owner`;
+
+/** Whether process `pid` runs on this machine (EPERM: it runs, as another user). */
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/**
+ * Whether the lock folder `lockPath` was left by a ferkit process of this machine that no longer runs (a SIGKILL):
+ * the owner file beside it names this host and a dead pid. A lock without an owner file (another tool, or taken a moment ago
+ * and not yet signed) is never called stale here; proper-lockfile's own staleness (mtime) still applies to it.
+ */
+async function deadOwnerLock(lockPath: string): Promise<string | null> {
+  const text = await readFile(ownerFile(lockPath), 'utf8').catch(() => null);
+  const m = text === null ? null : /^(.*)\n(\d+)\n$/.exec(text);
+  if (!m || m[1] !== hostname()) return null;
+  const pid = Number(m[2]);
+  return pid !== process.pid && !processAlive(pid) ? text : null;
+}
+
+/**
+ * Takes the advisory lock `.<name>.ferkit-lock` beside output `real` and signs it with this process's host and pid,
+ * so that a lock left by a killed run (SIGKILL) is taken over at once by the next run instead of blocking it until it
+ * goes stale (`staleMs`, for locks of other machines on a shared disk).
+ * @returns the release function.
+ * @throws {FerkitError} `E_OUTPUT`: another live run holds the lock, or it cannot be created.
+ */
+async function lockOutput(real: string, shown: string, staleMs: number): Promise<() => Promise<void>> {
+  const lockPath = join(dirname(real), `.${basename(real)}.ferkit-lock`);
+  const take = (): Promise<() => Promise<void>> => lockfile.lock(real, {
+    realpath: false, lockfilePath: lockPath, retries: 0, stale: staleMs,
+    onCompromised: () => undefined, // the lock folder was removed or went stale under us: carry on, the write is still atomic
+  });
+  let release: () => Promise<void>;
+  try {
+    try {
+      release = await take();
+    } catch (err) {
+      const dead = (err as NodeJS.ErrnoException).code === 'ELOCKED' ? await deadOwnerLock(lockPath) : null;
+      // Re-read just before removing: a run that took the lock over in between has signed it with its own pid.
+      if (dead === null || (await readFile(ownerFile(lockPath), 'utf8').catch(() => null)) !== dead) throw err;
+      await rm(lockPath, { recursive: true, force: true });
+      release = await take();
+    }
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ELOCKED') {
+      throw new FerkitError('E_OUTPUT', `is being written by another ferkit run (lock ${lockPath}); wait for it to finish or choose `
+        + 'another path (a lock left by a killed run is taken over by the next run)', shown);
+    }
+    throw new FerkitError('E_OUTPUT', `cannot lock the output (${lockPath}): ${(err as Error).message}`, shown, { cause: err });
+  }
+  await writeFile(ownerFile(lockPath), `${hostname()}\n${process.pid}\n`).catch(() => undefined);
+  return async () => {
+    await rm(ownerFile(lockPath), { force: true }).catch(() => undefined);
+    await release();
+  };
 }

@@ -9,7 +9,7 @@ import { type Command, InvalidArgumentError, Option } from 'commander';
 import { FerkitError } from '../core/errors.js';
 import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
 import type { ExpressionTime, VideoSummary } from '../core/video.js';
-import type { VideoFileError, VideoFileOptions, VideoFileResult } from '../node/video.js';
+import type { FfmpegPaths, VideoFileError, VideoFileOptions, VideoFileResult, VideoProbe } from '../node/video.js';
 import { streamSink, type TextSink } from '../node/output.js';
 import type { AnalyzeDeps } from './analyze.js';
 import { DETECTOR_CHOICES, parseInteger, parseProbability, type DetectorChoice } from './options.js';
@@ -53,6 +53,8 @@ export interface VideoCliOptions {
 /** Dependencies of {@link runVideo}: the CLI's streams and signal handling, and (tests) the file analyser. */
 export interface VideoDeps extends Pick<AnalyzeDeps, 'io' | 'handleSignals'> {
   analyzeVideoFile?: (file: string, options: VideoFileOptions) => Promise<VideoFileResult>;
+  /** Reads the video's size and rate (default `probeVideo`); tests replace it with the file analyser. */
+  probeVideo?: (file: string, tools: FfmpegPaths) => Promise<VideoProbe>;
 }
 
 /** A frame rate: a number in (0, 1000]. */
@@ -167,7 +169,24 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
   let stdoutLost: Error | undefined;
   let plan: OutputPlan | undefined;
   try {
+    // Signals are handled from the start, so that a SIGTERM while the models load still releases the locks.
+    if (deps.handleSignals) {
+      const onSignal = (): void => {
+        if (interrupted) process.exit(EXIT.INTERRUPTED);
+        interrupted = true;
+        stopRequested = true;
+        progress.log('ferkit: interrupted; finishing the outputs up to this frame (Ctrl-C again to quit now)');
+      };
+      process.on('SIGINT', onSignal);
+      process.on('SIGTERM', onSignal);
+      cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
+    }
     if (opts.model !== undefined) checkModelOption(opts.model);
+    // The input is checked (a regular, non-empty file ffprobe can read) before the outputs are planned, so a bad
+    // input creates no output folder and takes no lock.
+    const probe = await (deps.probeVideo ?? (await import('../node/video.js')).probeVideo)(file, {
+      ...(opts.ffprobe !== undefined ? { ffprobe: opts.ffprobe } : {}),
+    });
     const specs: OutputSpec[] = [];
     if (typeof opts.jsonl === 'string' && opts.jsonl !== '-') specs.push({ option: '--jsonl', path: opts.jsonl, kind: 'file' });
     if (opts.tracks) specs.push({ option: '--tracks', path: opts.tracks, kind: 'file' });
@@ -194,22 +213,12 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
     } else if (opts.jsonl !== false) {
       jsonl = real('--jsonl');
     }
-    if (deps.handleSignals) {
-      const onSignal = (): void => {
-        if (interrupted) process.exit(EXIT.INTERRUPTED);
-        interrupted = true;
-        stopRequested = true;
-        progress.log('ferkit: interrupted; finishing the outputs up to this frame (Ctrl-C again to quit now)');
-      };
-      process.on('SIGINT', onSignal);
-      process.on('SIGTERM', onSignal);
-      cleanups.push(() => { process.off('SIGINT', onSignal); process.off('SIGTERM', onSignal); });
-    }
     const analyze = deps.analyzeVideoFile ?? (await import('../node/video.js')).analyzeVideoFile;
     const detector: NonNullable<VideoFileOptions['detector']> = { model: opts.detector };
     if (opts.minScore !== undefined) detector.minScore = opts.minScore;
     if (opts.minFace !== undefined) detector.minFacePx = opts.minFace;
     const result = await analyze(file, {
+      probe,
       ...(opts.fps !== undefined ? { fps: opts.fps } : {}),
       analysis: {
         detectEvery: opts.detectEvery,

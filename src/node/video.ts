@@ -191,7 +191,8 @@ export interface DecodedFrame {
  * clips), or frames sampled at a constant `fps` by ffmpeg's `fps` filter. Reading stops when the
  * consumer stops (ffmpeg is then killed). After the last frame, a decode problem throws.
  * @throws {FerkitError} `E_DECODE` naming the file when ffmpeg fails or reports an error (corrupt or truncated
- *   data), after every frame it produced has been yielded; `E_UNSUPPORTED_FORMAT` when ffmpeg is missing.
+ *   data), after every frame it produced has been yielded; `E_INPUT_READ` when the file is gone before ffmpeg opened
+ *   it (deleted after the probe); `E_UNSUPPORTED_FORMAT` when ffmpeg is missing.
  */
 export async function* decodeVideoFrames(file: string, probe: VideoProbe, options: FfmpegPaths & { fps?: number } = {}): AsyncGenerator<DecodedFrame> {
   const ffmpeg = options.ffmpeg ?? 'ffmpeg';
@@ -238,6 +239,9 @@ export async function* decodeVideoFrames(file: string, probe: VideoProbe, option
       throw new FerkitError('E_DECODE', `cannot run ${ffmpeg}: ${error.message}`, file, { cause: error });
     }
     const lines = ffmpegLines(stderr, file);
+    if (code !== 0 && index === 0 && (await stat(file).catch((err: NodeJS.ErrnoException) => err.code)) === 'ENOENT') {
+      throw new FerkitError('E_INPUT_READ', 'the video disappeared during the run (deleted or moved after it was probed); no frame was read', file);
+    }
     if (code !== 0 || lines.length > 0 || filled > 0) {
       const expected = expectedFrames(probe, options.fps);
       const detail = lines.slice(-3).join('; ') || (filled > 0 ? 'the last frame is incomplete' : `ffmpeg exited with code ${code}`);
@@ -562,6 +566,8 @@ export function trackCsvRows(frame: VideoFrameAnalysis): (string | number)[][] {
 
 /** Options of {@link analyzeVideoFile}. */
 export interface VideoFileOptions extends FfmpegPaths {
+  /** The file's {@link probeVideo} result when the caller already has it (the file is then not probed again). */
+  probe?: VideoProbe;
   /** Sample this many frames per second (in (0, 1000]); default: every frame at the stream's rate. */
   fps?: number;
   /** Tracking, detection schedule, smoothing, label set. */
@@ -631,12 +637,13 @@ export interface VideoFileError extends FerkitError { result?: VideoFileResult }
  *
  * @throws {FerkitError} input errors of {@link probeVideo}; `E_OPTION` for bad options or unwritable outputs (before any
  *   work); `E_DECODE` for a corrupt or truncated video — thrown after the outputs were committed with every frame
- *   analysed before the error (the error's `result` holds the partial {@link VideoFileResult}).
+ *   analysed before the error (the error's `result` holds the partial {@link VideoFileResult}); `E_INPUT_READ` when
+ *   the file disappears before decoding starts (then nothing is written).
  */
 export async function analyzeVideoFile(file: string, options: VideoFileOptions = {}): Promise<VideoFileResult> {
   const fps = options.fps === undefined ? undefined : numberIn('fps', options.fps, 1e-3, 1000);
   const precision = options.precision === undefined ? DEFAULT_CSV_PRECISION : options.precision === null ? null : numberIn('precision', options.precision, 0, 17);
-  const probe = await probeVideo(file, options);
+  const probe = options.probe ?? await probeVideo(file, options);
   const rate = fps ?? probe.fps;
   const frameMs = 1000 / rate;
   const expected = expectedFrames(probe, fps);

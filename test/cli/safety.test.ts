@@ -158,3 +158,36 @@ describe('exit codes and terminals', () => {
     expect(out.join('')).toMatch(/^ferkit: 10\/30 frames, [\d.]+ frames\/s/);
   });
 });
+
+describe('a file that disappears mid-run', () => {
+  test('an image deleted between discovery and reading: an E_INPUT_READ line naming it, counted as failed, the batch goes on', async () => {
+    // The real analyzer (crops only, real decoding); the hook deletes each "victim" file just before it is read, i.e.
+    // after discovery listed it: exactly the window in which another process can remove it.
+    const { createAnalyzer } = await import('../../src/node/index.js');
+    await mkdir(p('vanish'));
+    const crop = await sharp({ create: { width: 48, height: 48, channels: 3, background: '#777' } }).png().toBuffer();
+    for (let i = 0; i < 12; i++) await writeFile(p('vanish', `${String(i).padStart(2, '0')}.png`), crop);
+    const victims = new Set(['03.png', '08.png']);
+    const deleting: AnalyzerFactory = async (o) => {
+      const real = await createAnalyzer(o);
+      return {
+        analyze: async (path, opts) => {
+          if (victims.has(path.split('/').pop()!)) await rm(path);
+          return real.analyze(path, opts);
+        },
+        dispose: () => real.dispose(),
+      };
+    };
+    const { io, finish } = captureIo(dir);
+    const r = finish(await run(['node', 'ferkit', 'analyze', p('vanish'), '--cropped', '-j', '2', '--summary', p('vanish-summary.json'), '-q'],
+      { io, createAnalyzer: deleting, handleSignals: false }));
+    expect(r.code).toBe(EXIT.INPUT_FAILED);
+    const errors = r.stderr.split('\n').filter((l) => l.startsWith('error '));
+    expect(errors).toHaveLength(2);
+    for (const v of victims) expect(errors.some((l) => new RegExp(`^error E_INPUT_READ .*${v.replace('.', '\\.')}: .*(no such file|disappeared|ENOENT)`, 'i').test(l))).toBe(true);
+    const items = JSON.parse(r.stdout) as { file: string; ok: boolean; error?: { code: string } }[];
+    expect(items).toHaveLength(12);
+    expect(items.filter((i) => !i.ok).map((i) => [i.file.split('/').pop(), i.error?.code])).toEqual([['03.png', 'E_INPUT_READ'], ['08.png', 'E_INPUT_READ']]);
+    expect(JSON.parse(await readFile(p('vanish-summary.json'), 'utf8'))).toMatchObject({ files: 12, ok: 10, failed: 2 });
+  });
+});

@@ -17,7 +17,8 @@ import { registerVideoCommand, runVideo, type VideoCliOptions, type VideoDeps } 
 import type { VideoFrameAnalysis } from '../../src/core/video.js';
 import { labelChangesPerSecond } from '../../src/core/smoothing.js';
 import { createAnalyzer, type Analyzer } from '../../src/node/index.js';
-import { TRACK_CSV_HEADER, analyzeVideoFile, decodeVideoFrames, probeVideo } from '../../src/node/video.js';
+import { TRACK_CSV_HEADER, analyzeVideoFile, decodeVideoFrames, probeVideo, trackCsvRows } from '../../src/node/video.js';
+import { EXPRESSIONS } from '../../src/core/labels.js';
 import { captureIo, type CliRun } from '../helpers/cli.js';
 import { MEDIA_DIR } from '../helpers/shared.js';
 
@@ -73,6 +74,8 @@ describe.skipIf(SKIP)('ferkit video on test.mp4', () => {
     expect(r.stderr).toMatch(/ferkit video: test\.mp4 596x336, 115 frames at 25 fps/);
     expect(r.code).toBe(0);
     expect(r.stdout).toBe(''); // --jsonl given: nothing on stdout
+    expect(r.stderr).toMatch(/\d+\.\d frames\/s, [\d.]+x real time/); // progress and speed in frames, never "files"/"images/s"
+    expect(r.stderr).not.toMatch(/images\/s|\bfiles?\b/);
 
     const frames = await lines(p('all', 'frames.jsonl'));
     expect(frames).toHaveLength(115);
@@ -175,6 +178,22 @@ describe.skipIf(SKIP)('ferkit video on test.mp4', () => {
     expect(existsSync(p('bad'))).toBe(false);
   });
 
+  test('BAD INPUT: a video deleted between the probe and decoding is an E_INPUT_READ naming it; no output is left', async () => {
+    await mkdir(p('gone'), { recursive: true });
+    await writeFile(p('gone', 'clip.mp4'), await readFile(VIDEO));
+    const { io, finish } = captureIo(dir);
+    const r = finish(await runVideo(p('gone', 'clip.mp4'), { ...DEFAULTS, jsonl: p('gone', 'out', 'f.jsonl'), tracks: p('gone', 'out', 't.csv') }, {
+      io,
+      handleSignals: false,
+      // Deterministic: the file is removed right after ffprobe read it, before ffmpeg opens it.
+      probeVideo: async (f, tools) => { const probe = await probeVideo(f, tools); await rm(f); return probe; },
+      analyzeVideoFile: (f, o) => analyzeVideoFile(f, { ...o, pipeline: analyzer.pipeline }),
+    }));
+    expect(r.code).toBe(1);
+    expect(r.stderr).toMatch(/error: E_INPUT_READ .*gone\/clip\.mp4: the video disappeared during the run/);
+    expect(await readdir(p('gone', 'out'))).toEqual([]); // no temp files, no empty outputs (the locks are released)
+  });
+
   test('the registered command parses its options (and rejects bad ones with exit code 2)', async () => {
     const stderr = new PassThrough();
     const err: Buffer[] = [];
@@ -249,5 +268,24 @@ describe.skipIf(!HAS_FFMPEG)('variable-frame-rate videos', () => {
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
+  });
+});
+
+describe('tracks CSV for spreadsheets', () => {
+  test('text cells that start with =, +, -, @ are escaped (labels from a user model); numbers stay numbers; round trip', async () => {
+    const { csvText, unescapeCsvCell } = await import('../../src/node/output.js');
+    const probs = Object.fromEntries(EXPRESSIONS.map((e) => [e, 1 / 7]));
+    const face = {
+      trackId: 1, box: { x: -3.25, y: 2, width: 10, height: 10 }, boxSource: '=cmd|"/c calc"!A0', score: 0.9,
+      label: '+label', labelScore: 0.5, probabilities: probs, valence: 'negative',
+      smoothed: { label: '@SUM(A1)', labelScore: 0.4, valence: -0.5, valenceScore: -0.25, probabilities: probs }, displayLabel: '-2+3',
+    };
+    const frame = { frameIndex: 0, timestampMs: 0, faces: [face] } as unknown as VideoFrameAnalysis;
+    const rows = parse(csvText([TRACK_CSV_HEADER, ...trackCsvRows(frame)]), { columns: true }) as Record<string, string>[];
+    const row = rows[0]!;
+    for (const k of ['box_source', 'raw_label', 'smoothed_label', 'display_label']) expect(row[k]).toMatch(/^'/);
+    expect([row.box_source, row.raw_label, row.smoothed_label, row.display_label].map((c) => unescapeCsvCell(c!)))
+      .toEqual(['=cmd|"/c calc"!A0', '+label', '@SUM(A1)', '-2+3']);
+    expect([row.x, row.valence, row.valence_score]).toEqual(['-3.25', '-0.5', '-0.25']); // negative numbers are not escaped
   });
 });
