@@ -142,6 +142,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .option('--detect', 'detect faces first and classify the largest one (for uncropped photos); no face counts as a miss')
     .option('--json', 'print the report as JSON on stdout instead of the table')
     .option('--report <dir>', 'write report.md, report.html, confusion.svg, reliability.svg and metrics.json into this folder')
+    .option('--force', 'replace existing report files that ferkit did not write (the dataset is never touched)')
     .addOption(new Option('-j, --concurrency <n>', 'images read at once').argParser(parseInteger(1, 256)).default(8))
     .addOption(new Option('--batch-size <n>', 'crops per classifier run').argParser(parseInteger(1, 4096)).default(64))
     .addOption(new Option('--max-pixels <n>', 'refuse images larger than this, e.g. 100M').argParser(parsePixels).default(DEFAULT_MAX_PIXELS, '100M'))
@@ -155,10 +156,12 @@ Examples:
   $ ferkit evaluate photos/ --map joy=happy,other=drop --detect
 
 Reports accuracy, top-2 accuracy, per-class precision/recall/F1, macro-F1, Hamming loss, the confusion matrix and the
-expected calibration error (15 bins of the max probability). Exit codes: 0 every sample read, 1 some were skipped
-(each listed on stderr), 2 bad command line or dataset layout, 130 interrupted.`)
-    .action(async (dataset: string, opts: Omit<EvaluateCliOptions, 'detect' | 'json' | 'quiet'> & { detect?: boolean; json?: boolean; quiet?: boolean }) => {
-      exitCode = await runEvaluate(dataset, { ...opts, detect: opts.detect === true, json: opts.json === true, quiet: opts.quiet === true },
+expected calibration error (15 bins of the max probability). --report follows the output rules of analyze: never
+inside the dataset, never over a file ferkit did not write (--force), locked against a second run, written even if
+stdout is closed early. Exit codes: 0 every sample read, 1 some were skipped (each listed on stderr), 2 bad command
+line, dataset layout or --report path, 3 the report or stdout was lost, 130 interrupted (docs/cli-safety.md).`)
+    .action(async (dataset: string, opts: Omit<EvaluateCliOptions, 'detect' | 'json' | 'quiet' | 'force'> & { detect?: boolean; json?: boolean; quiet?: boolean; force?: boolean }) => {
+      exitCode = await runEvaluate(dataset, { ...opts, detect: opts.detect === true, json: opts.json === true, quiet: opts.quiet === true, force: opts.force === true },
         { io: full.io, handleSignals: full.handleSignals });
     });
 

@@ -300,6 +300,7 @@ export const FERKIT_MARKER = 'ferkit';
 const TEXT_SIGNATURES: readonly RegExp[] = [
   /^\[\n?\]/, /^\[\n\{"file":/, /^\{"file":/, /^\{"frameIndex":/, /^file,face,x,y,/, /^track_id,frame,time_ms,/,
   /^\{\n {2}"files": /, /^\{\n {2}"file": /,
+  /^# ferkit evaluation: /, /^\{\n {2}"dataset": \{\n {4}"path": /, // evaluate --report: report.md, metrics.json
 ];
 
 /**
@@ -321,7 +322,7 @@ export async function outputOwner(path: string): Promise<OutputOwner> {
     const { bytesRead } = await fh.read(head, 0, head.length, 0);
     const text = head.subarray(0, Math.min(bytesRead, 4096)).toString('utf8');
     if (TEXT_SIGNATURES.some((re) => re.test(text))) return 'ferkit';
-    const marks = ['ferkit annotate', 'ferkit video', 'ferkit chart'];
+    const marks = ['ferkit annotate', 'ferkit video', 'ferkit chart', '<!-- ferkit report -->'];
     const body = head.subarray(0, bytesRead);
     return marks.some((m) => body.includes(m)) ? 'ferkit' : 'foreign';
   } catch {

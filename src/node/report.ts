@@ -219,6 +219,7 @@ export function confusionSvg(r: EvaluationReport): string {
   const frac = rowFractions(r);
   const t: string[] = [];
   t.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
+  t.push(REPORT_MARK); // lets a later run recognise its own file (outputOwner)
   t.push(`<title>Confusion matrix: ${esc(r.model.id)} on ${esc(datasetTitle(r))}, accuracy ${pct(r.accuracy)}</title>`);
   t.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   t.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${esc(clip(`${r.model.id} on ${datasetTitle(r)}`, 70))}</text>`);
@@ -283,6 +284,7 @@ export function reliabilitySvg(r: EvaluationReport): string {
   const maxShare = Math.max(1e-9, ...bins.map((b) => (total ? b.count / total : 0)));
   const t: string[] = [];
   t.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
+  t.push(REPORT_MARK); // lets a later run recognise its own file (outputOwner)
   t.push(`<title>Reliability diagram: ${esc(r.model.id)} on ${esc(datasetTitle(r))}, ECE ${f3(r.ece)}</title>`);
   t.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
   t.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${esc(clip(`Calibration: ${r.model.id} on ${datasetTitle(r)}`, 60))}</text>`);
@@ -434,6 +436,7 @@ export function reportHtml(r: EvaluationReport, charts: { confusion: string; rel
   const notes = countNotes(r);
   const strip = (svg: string): string => svg.replace(/^<\?xml[^>]*>\s*/, '');
   return `<!doctype html>
+${REPORT_MARK}
 <html lang="en">
 <head>
 <meta charset="utf-8">
@@ -473,6 +476,9 @@ Made by ferkit evaluate on ${h(r.createdAt)}. Expressions are facial displays, n
 </html>
 `;
 }
+
+/** The comment in every SVG and HTML report file that marks it as ferkit's own output (see `outputOwner`). */
+export const REPORT_MARK = '<!-- ferkit report -->';
 
 /** The files {@link writeReport} writes, by name. */
 export const REPORT_FILES = ['report.md', 'report.html', 'confusion.svg', 'reliability.svg', 'metrics.json'] as const;

@@ -15,7 +15,9 @@ import {
 import { DEFAULT_CLASSIFIER, createAnalyzer, decodeImage, type ExpressionProbabilities } from '../../src/node/index.js';
 import type { EvaluationReport } from '../../src/node/report.js';
 import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
-import { runCli, type CliRun } from '../helpers/cli.js';
+import { PassThrough } from 'node:stream';
+import { run } from '../../src/cli/main.js';
+import { captureIo, runCli, type CliRun } from '../helpers/cli.js';
 
 const PER_CLASS = 20;
 let dir: string;
@@ -270,3 +272,78 @@ describe.skipIf(!HAS_FER2013)('ferkit evaluate on real FER2013 faces', () => {
 });
 
 if (!HAS_FER2013) test.skip(NO_SHARED, () => undefined);
+
+describe('ferkit evaluate --report: the output rules of analyze (generated dataset, real model)', () => {
+  let root: string;
+  const q = (...parts: string[]): string => join(root, ...parts);
+  const ev = (...args: string[]): Promise<CliRun> => runCli(['evaluate', ...args], root);
+  beforeAll(async () => {
+    root = await mkdtemp(join(tmpdir(), 'ferkit-evalrep-'));
+    const sharp = (await import('sharp')).default;
+    for (const [label, k] of [['happy', 0], ['sad', 1]] as const) {
+      await mkdir(q('ds', label), { recursive: true });
+      for (let i = 0; i < 3; i++) {
+        const px = Buffer.alloc(48 * 48, 0);
+        for (let j = 0; j < px.length; j++) px[j] = (j * (k + 1) + i * 37) % 256;
+        await writeFile(q('ds', label, `${i}.png`), await sharp(px, { raw: { width: 48, height: 48, channels: 1 } }).png().toBuffer());
+      }
+    }
+  });
+  afterAll(async () => { await rm(root, { recursive: true, force: true }); });
+
+  test('the dataset folder or a folder inside it is refused (exit 2) before any work; nothing is created', async () => {
+    for (const target of ['ds', join('ds', 'rep'), join('ds', 'happy', 'rep')]) {
+      const r = await ev('ds', '--report', target, '-q');
+      expect(r.code, target).toBe(2);
+      expect(r.stderr).toMatch(/option '--report': .* (is|is inside) the dataset folder .*; the report would mix with the images/);
+    }
+    expect((await readdir(q('ds'))).sort()).toEqual(['happy', 'sad']);
+    expect((await readdir(q('ds', 'happy'))).sort()).toEqual(['0.png', '1.png', '2.png']);
+  });
+
+  test('a report file ferkit did not write is kept unless --force; a re-run replaces its own report without --force', async () => {
+    await mkdir(q('rep'), { recursive: true });
+    await writeFile(q('rep', 'report.md'), 'my own notes\n');
+    const refused = await ev('ds', '--report', 'rep', '-q');
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toMatch(/rep\/report\.md exists and was not written by ferkit; refusing to overwrite it \(pass --force/);
+    expect(await readFile(q('rep', 'report.md'), 'utf8')).toBe('my own notes\n');
+    expect((await ev('ds', '--report', 'rep', '--force', '-q')).code).toBe(0);
+    expect(await readFile(q('rep', 'report.md'), 'utf8')).toMatch(/^# ferkit evaluation: /);
+    const again = await ev('ds', '--report', 'rep', '-q'); // every file is ferkit's own now
+    expect(again.code).toBe(0);
+    expect((await readdir(q('rep'))).sort()).toEqual(['confusion.svg', 'metrics.json', 'reliability.svg', 'report.html', 'report.md']);
+    expect((await readdir(root)).filter((f) => f.includes('ferkit-lock'))).toEqual([]); // lock released
+  });
+
+  test('a second run with the same --report fails at once with exit 3 naming the lock', async () => {
+    const lockfile = (await import('proper-lockfile')).default;
+    const release = await lockfile.lock(q('rep'), { realpath: false, lockfilePath: q('.rep.ferkit-lock') });
+    try {
+      const t0 = performance.now();
+      const r = await ev('ds', '--report', 'rep', '-q');
+      expect(r.code).toBe(3);
+      expect(r.stderr).toMatch(/error: E_OUTPUT .*rep: is being written by another ferkit run \(lock .*\.rep\.ferkit-lock\)/);
+      expect(performance.now() - t0).toBeLessThan(15_000);
+    } finally {
+      await release();
+    }
+  });
+
+  test('a closed stdout (EPIPE) does not skip the report: it is written whole and the exit code is 3', async () => {
+    await rm(q('rep2'), { recursive: true, force: true });
+    const { io, finish } = captureIo(root);
+    const stdout = io.stdout as PassThrough;
+    stdout.write = ((_chunk: unknown, ...rest: unknown[]) => {
+      const cb = rest.find((x) => typeof x === 'function') as ((err?: Error) => void) | undefined;
+      const err = Object.assign(new Error('write EPIPE'), { code: 'EPIPE' });
+      setImmediate(() => { stdout.emit('error', err); cb?.(err); });
+      return false;
+    }) as typeof stdout.write;
+    const r = finish(await run(['node', 'ferkit', 'evaluate', 'ds', '--report', 'rep2', '-q'], { io, handleSignals: false }));
+    expect(r.code).toBe(3);
+    expect(r.stderr).toMatch(/stdout was closed early \(EPIPE\); the table was not delivered \(the report in rep2\/ is complete\)/);
+    expect((await readdir(q('rep2'))).sort()).toEqual(['confusion.svg', 'metrics.json', 'reliability.svg', 'report.html', 'report.md']);
+    expect(JSON.parse(await readFile(q('rep2', 'metrics.json'), 'utf8'))).toMatchObject({ n: 6 });
+  });
+});
