@@ -2,7 +2,8 @@
  * `ferkit video <file>`: tracks faces through a video and smooths their expressions over time. A thin adapter over
  * `analyzeVideoFile` (src/node/video.ts): per-frame JSON Lines to stdout or `--jsonl`, progress and the summary to
  * stderr. Exit code 0 when the whole video was analysed, 1 when it is corrupt or truncated (the outputs then hold
- * every frame before the error) or cannot be read, 2 for usage errors, 130 when interrupted (outputs kept).
+ * every frame before the error) or cannot be read, 2 for usage errors, 3 when an output was lost (stdout closed
+ * early, a locked or unwritable output), 130 when interrupted (outputs kept).
  */
 import { basename } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
@@ -53,7 +54,7 @@ export interface VideoCliOptions {
 /** Dependencies of {@link runVideo}: the CLI's streams and signal handling, and (tests) the file analyser. */
 export interface VideoDeps extends Pick<AnalyzeDeps, 'io' | 'handleSignals'> {
   analyzeVideoFile?: (file: string, options: VideoFileOptions) => Promise<VideoFileResult>;
-  /** Reads the video's size and rate (default `probeVideo`); tests replace it with the file analyser. */
+  /** Reads the video's size and rate before the outputs are planned (default `probeVideo`; tests wrap it). */
   probeVideo?: (file: string, tools: FfmpegPaths) => Promise<VideoProbe>;
 }
 
@@ -157,7 +158,8 @@ export function formatVideoSummary(r: VideoFileResult): string {
 
 /**
  * Runs `ferkit video` with parsed options.
- * @returns the exit code: 0 done, 1 the video could not be read or ended in a decode error, 2 usage error, 130 interrupted.
+ * @returns the exit code: 0 done, 1 the video could not be read or ended in a decode error, 2 usage error, 3 an output
+ *   lost (stdout closed early, output locked or unwritable), 130 interrupted.
  */
 export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoDeps): Promise<number> {
   const { io } = deps;
