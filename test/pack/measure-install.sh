@@ -5,7 +5,9 @@
 # Each case: a new folder in $TMPDIR, `npm install <tarball>`, then `npx ferkit analyze sample1.jpg` (3 faces).
 # Columns: case, npm version, install exit code, install seconds, warnings (npm warn lines, deduplicated),
 # faces found by the first command (or its error), seconds from install start to that result, du of node_modules
-# and of node_modules/ferkit, better-sqlite3 loads (yes/no), CUDA files downloaded (yes/no).
+# and of node_modules/ferkit, better-sqlite3 loads (yes/no), CUDA files downloaded (yes/no), onnxruntime-node installed
+# (yes/no), the runtime the first command used (onnxruntime-web when ferkit printed its fallback note on stderr), and
+# the seconds the first command alone took.
 set -u
 TGZ=$(realpath "$1")
 NPM10=${2:-}
@@ -27,22 +29,29 @@ run_case() {  # name npm-binary [ENV=value...] [ALLOW_DENY=1] -- install-args...
   (cd "$dir" && env "${envs[@]}" timeout 600 nice -n 19 "$npm" install "$TGZ" --no-audit --no-fund "$@" > install.log 2>&1)
   rc=$?
   t1=$(date +%s.%N)
+  local ta tb
+  ta=$(date +%s.%N)
   out=$(cd "$dir" && timeout 300 nice -n 19 npx --no-install ferkit analyze sample1.jpg 2> analyze.err)
+  tb=$(date +%s.%N)
   faces=$(printf '%s' "$out" | node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>{try{const j=JSON.parse(s);const r=Array.isArray(j)?j[0]:j;console.log(r.faces.length)}catch{console.log("FAIL")}})')
   [ "$faces" = FAIL ] && faces="FAIL: $(head -c 160 "$dir/analyze.err" | tr '\n\t' '  ')"
   t2=$(date +%s.%N)
-  local warns sqlite cuda
+  local warns sqlite cuda ortnode runtime
+  ortnode=$([ -e "$dir/node_modules/onnxruntime-node/package.json" ] && echo yes || echo no)
+  runtime=$(grep -q 'running on onnxruntime-web' "$dir/analyze.err" && echo onnxruntime-web || echo onnxruntime-node)
+  case $faces in FAIL*) runtime=none ;; esac
   warns=$(grep -Ei "warn|notice|approve|skipp" "$dir/install.log" | sed -E "s/npm (warn|notice) //I" | cut -c1-120 | sort | uniq -c | sed -E 's/^ +//' | tr '\n' ';')
   sqlite=$( (cd "$dir" && node -e "const D=require('better-sqlite3');new D(':memory:').close();console.log('yes')" 2>/dev/null) || echo no)
   cuda=$([ -e "$dir/node_modules/onnxruntime-node/bin/napi-v6/linux/x64/libonnxruntime_providers_cuda.so" ] && echo yes || echo no)
-  printf '%s\t%s\t%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\n' "$name" "$("$npm" --version)" "$rc" "$(echo "$t1 - $t0" | bc)" \
+  printf '%s\t%s\t%s\t%.1f\t%s\t%s\t%.1f\t%s\t%s\t%s\t%s\t%s\t%s\t%.1f\n' "$name" "$("$npm" --version)" "$rc" "$(echo "$t1 - $t0" | bc)" \
     "${warns:-none}" "$faces" "$(echo "$t2 - $t0" | bc)" "$(du -sh "$dir/node_modules" 2>/dev/null | cut -f1)" \
-    "$(du -sh "$dir/node_modules/ferkit" 2>/dev/null | cut -f1)" "$sqlite" "$cuda"
+    "$(du -sh "$dir/node_modules/ferkit" 2>/dev/null | cut -f1)" "$sqlite" "$cuda" "$ortnode" "$runtime" "$(echo "$tb - $ta" | bc)"
   if [ "$rc" != 0 ]; then echo "--- $name install.log (tail)" >&2; tail -15 "$dir/install.log" >&2; fi
+  echo "--- $name analyze stderr" >&2; head -5 "$dir/analyze.err" >&2
   rm -rf "$dir"
 }
 
-printf 'case\tnpm\tinstall_rc\tinstall_s\twarnings\tfaces\tfirst_result_s\tnode_modules\tferkit\tbetter_sqlite3\tcuda\n'
+printf 'case\tnpm\tinstall_rc\tinstall_s\twarnings\tfaces\tfirst_result_s\tnode_modules\tferkit\tbetter_sqlite3\tcuda\tonnxruntime_node\truntime\tanalyze_s\n'
 CASES=${CASES:-npm11-default npm11-env-skip npm11-allowscripts-deny npm11-ignore-scripts npm10-default npm10-env-skip npm10-ignore-scripts npm10-blackhole}
 for c in $CASES; do case $c in
   npm11-default) run_case $c npm -- ;;

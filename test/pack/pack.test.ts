@@ -3,13 +3,15 @@
  * then a new project in the OS temp folder installs the tarball from disk and its dependencies from the registry, and
  *   (a) `npx ferkit analyze photo.jpg` finds the 3 faces of a real photo;
  *   (b) examples/node/analyze.ts, which imports `ferkit` and `ferkit/node`, type-checks under `strict` and runs;
- *   (c) examples/browser (a Vite app importing `ferkit/web`) builds and, in headless Chromium, analyses the photo.
+ *   (c) examples/browser (a Vite app importing `ferkit/web`) builds and, in headless Chromium, analyses the photo;
+ *   (d) with onnxruntime-node gone (what npm does to the optional dependency when its install script fails), the same
+ *       command still finds the faces, on onnxruntime-web, and says so once on stderr.
  * A file left out of package.json `files` makes one of these fail (the models, dist, bin...), and the tarball's
  * list is checked too. Skips with a message when the npm registry cannot be reached; (c) skips without Chromium.
  * FERKIT_KEEP_PACK=1 keeps the temp project (its path is printed).
  */
 import { type SpawnSyncReturns, spawn, spawnSync } from 'node:child_process';
-import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { cpSync, createReadStream, existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { createServer, type Server } from 'node:http';
 import { tmpdir } from 'node:os';
 import { extname, join, normalize } from 'node:path';
@@ -68,6 +70,11 @@ function facesIn(stdout: string): number {
   for (const f of first.faces ?? []) expect(EXPRESSIONS).toContain(f.label);
   return first.faces?.length ?? -1;
 }
+
+/** (d) needs the runtime fallback wired into `ferkit/node` (createAnalyzer through loadNodeRuntime). */
+const noFallback = /from ['"]onnxruntime-node['"]/.test(readFileSync(join(ROOT, 'src', 'node', 'index.ts'), 'utf8'))
+  ? 'src/node/index.ts still imports onnxruntime-node statically (no fallback to onnxruntime-web yet)' : null;
+if (!skip && noFallback) console.warn(`skipped: npm pack test (d), runtime fallback (${noFallback})`);
 
 const duKiB = (path: string): number => Number(sh('du', ['-sk', path], ROOT).stdout.split('\t')[0]);
 
@@ -207,6 +214,24 @@ describe.skipIf(skip !== null)('npm pack → npm install <tarball> in a new proj
       await new Promise((ok) => server.close(ok));
     }
   }, 420_000);
+
+  test.skipIf(noFallback !== null)('(d) without onnxruntime-node (npm dropped it) ferkit analyze runs on onnxruntime-web and says so once', async () => {
+    const installed = join(app, 'node_modules', 'onnxruntime-node');
+    const away = join(tmp, 'onnxruntime-node.away');
+    if (existsSync(installed)) renameSync(installed, away);
+    try {
+      const t0 = Date.now();
+      const r = await run('npx', ['--no-install', 'ferkit', 'analyze', 'photo.jpg'], app, 180_000);
+      expect(r.status, failed(r)).toBe(0);
+      expect(facesIn(r.stdout)).toBe(PHOTO_FACES);
+      const notes = r.stderr.split('\n').filter((l) => l.includes('onnxruntime-web'));
+      expect(notes, r.stderr).toHaveLength(1);
+      expect(notes[0]).toContain('ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node');
+      console.log(`(d) without onnxruntime-node: ${PHOTO_FACES} faces in ${((Date.now() - t0) / 1000).toFixed(1)} s; stderr: ${notes[0]}`);
+    } finally {
+      if (existsSync(away)) renameSync(away, installed);
+    }
+  }, 240_000);
 });
 
 const TYPES: Record<string, string> = {
