@@ -72,7 +72,7 @@ tbody tr { cursor: pointer; } tbody tr:hover { background: #1f242c; }
 .notices { list-style: none; padding: 0; margin: 0; max-height: 220px; overflow: auto; }
 .notices li { border-left: 3px solid #e5484d; padding: 2px 8px; margin: 4px 0; }
 svg { width: 100%; height: auto; display: block; } .track-row { display: flex; align-items: center; gap: 8px; }
-.track-row > span { width: 14em; flex: none; font-size: 13px; } .track-row svg { flex: 1; }
+.track-row > span { width: 14em; flex: none; font-size: 13px; } .track-row > div { flex: 1; min-width: 0; }
 button { background: #21262d; color: var(--text); border: 1px solid var(--line); border-radius: 6px; padding: 4px 12px; cursor: pointer; }
 input { background: #0d1117; color: var(--text); border: 1px solid var(--line); border-radius: 6px; padding: 4px 8px; }
 `;
@@ -234,7 +234,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
       dist.append(d);
     });
     $('s-dist-note').textContent = now.at === null ? 'No aggregates yet.' : now.faces + ' face(s) on ' + now.devices + ' device(s) at ' + new Date(now.at).toLocaleTimeString()
-      + (now.meanValence === null ? '' : ' · mean valence ' + now.meanValence.toFixed(2));
+      + (now.meanValence === null ? '' : ' · mean valence ' + (Math.abs(now.meanValence) < 0.005 ? 0 : now.meanValence).toFixed(2));
     var byDev = seriesByDevice(state.group);
     lineChart($('s-device-chart'), Object.keys(byDev).map(function (d, i) { return { points: byDev[d], color: PALETTE[i % PALETTE.length], width: 2 }; }), { label: 'mean valence per device' });
     var byTrack = seriesByTrack(state.tracks), tracksEl = $('s-tracks'); tracksEl.replaceChildren();

@@ -58,6 +58,15 @@ describe('static server', () => {
     expect((await fetch(`${server.url}ort/a.mjs`, { headers: { 'if-modified-since': since } })).status).toBe(200);
   });
 
+  test('HEAD answers the headers of GET without a body', async () => {
+    const res = await fetch(`${server.url}ort/a.wasm`, { method: 'HEAD' });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toBe('application/wasm');
+    expect(res.headers.get('content-length')).toBe('4');
+    expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
+    expect((await res.arrayBuffer()).byteLength).toBe(0);
+  });
+
   test('BAD INPUT: POST is refused (nothing can be uploaded), missing files are 404, paths cannot leave the root', async () => {
     const post = await fetch(server.url, { method: 'POST', body: 'frame' });
     expect(post.status).toBe(405);
