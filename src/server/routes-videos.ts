@@ -62,7 +62,7 @@ export function registerVideoRoutes(app: FastifyInstance, jobs: VideoJobs, limit
     app.get<{ Params: { id: string } }>(`/v1/videos/:id/${name}`, {
       schema: {
         summary: `The job's ${name}`, tags, params: idParams, produces: [TYPES[name].split(';')[0]!],
-        response: { 200: { type: 'string' }, ...errorResponses(400, 401, 404, 409) },
+        response: { 200: name === 'summary.json' ? { type: 'object', additionalProperties: true } : { type: 'string' }, ...errorResponses(400, 401, 404, 409) },
       },
     }, async (request, reply) => {
       const path = await jobs.resultPath(request.params.id, name);

@@ -6,6 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ServerAnalyzer, ServerAnalyzerFactory } from '../../src/server/inference.js';
 import type { ImageAnalysis } from '../../src/core/types.js';
+import { EXPRESSIONS } from '../../src/core/labels.js';
+import type { AggregateBatch } from '../../src/server/sessions-store.js';
 
 /** A temp folder with an app build stand-in (`index.html`, `ort/a.wasm`). */
 export function makeRoot(): string {
@@ -122,3 +124,20 @@ export async function waitFor(predicate: () => boolean, ms = 5000): Promise<void
     await new Promise((r) => setTimeout(r, 20));
   }
 }
+
+/** `n` seconds of one device from `at0`: two tracks, one happy and one sad. */
+export function batch(key: string, at0: number, n: number, label?: string): AggregateBatch {
+  const probs = (top: string): Record<string, number> => Object.fromEntries(EXPRESSIONS.map((e) => [e, e === top ? 0.7 : 0.05]));
+  return {
+    device: { key, ...(label ? { label } : {}) },
+    samples: Array.from({ length: n }, (_, i) => ({
+      at: at0 + i * 1000, faces: 2, shares: { happy: 0.5, sad: 0.5 }, meanValence: 0.1,
+      tracks: [
+        { trackId: 1, label: 'happy', valence: 'positive' as const, valenceScore: 0.65, probabilities: probs('happy') as never },
+        { trackId: 2, label: 'sad', valence: 'negative' as const, valenceScore: -0.45, probabilities: probs('sad') as never },
+      ],
+    })),
+    notices: n >= 10 ? [{ at: at0 + 9000, trackId: 2, negativeForMs: 10_000, message: 'Person 2 has shown a negative expression for 10 s.' }] : [],
+  };
+}
+

@@ -12,29 +12,12 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { EXPRESSIONS } from '../../src/core/labels.js';
 import { MIGRATIONS, migrate, openDatabase, schemaVersion } from '../../src/server/db.js';
 import { startServer, type RunningServer } from '../../src/server/app.js';
-import { csvSafe, type AggregateBatch } from '../../src/server/sessions-store.js';
-import { fakeAnalyzers } from './helpers.js';
+import { csvSafe } from '../../src/server/sessions-store.js';
+import { batch, fakeAnalyzers } from './helpers.js';
 
 const tmp = (): string => mkdtempSync(join(tmpdir(), 'ferkit-sessions-'));
-
-/** `n` seconds of one device from `at0`: two tracks, one happy and one sad. */
-export function batch(key: string, at0: number, n: number, label?: string): AggregateBatch {
-  const probs = (top: string): Record<string, number> => Object.fromEntries(EXPRESSIONS.map((e) => [e, e === top ? 0.7 : 0.05]));
-  return {
-    device: { key, ...(label ? { label } : {}) },
-    samples: Array.from({ length: n }, (_, i) => ({
-      at: at0 + i * 1000, faces: 2, shares: { happy: 0.5, sad: 0.5 }, meanValence: 0.1,
-      tracks: [
-        { trackId: 1, label: 'happy', valence: 'positive' as const, valenceScore: 0.65, probabilities: probs('happy') as never },
-        { trackId: 2, label: 'sad', valence: 'negative' as const, valenceScore: -0.45, probabilities: probs('sad') as never },
-      ],
-    })),
-    notices: n >= 10 ? [{ at: at0 + 9000, trackId: 2, negativeForMs: 10_000, message: 'Person 2 has shown a negative expression for 10 s.' }] : [],
-  };
-}
 
 const json = (body: unknown): RequestInit => ({ method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
