@@ -217,6 +217,21 @@ describe('token, content encoding, rate limit', () => {
     }
   });
 
+  test('CORS is off: no Access-Control-* header for a cross-origin request or a preflight', async () => {
+    const s = await start();
+    try {
+      const get = await fetch(`${s.url}v1/sessions`, { headers: { origin: 'https://evil.example' } });
+      expect(get.status).toBe(200);
+      const pre = await fetch(`${s.url}v1/sessions`, { method: 'OPTIONS', headers: { origin: 'https://evil.example', 'access-control-request-method': 'POST' } });
+      expect(pre.status).toBeGreaterThanOrEqual(400);
+      for (const res of [get, pre]) {
+        expect([...res.headers.keys()].filter((k) => k.startsWith('access-control-'))).toEqual([]);
+      }
+    } finally {
+      await s.close();
+    }
+  });
+
   test('rate limit per client: 429 E_RATE_LIMIT with Retry-After past the limit', async () => {
     const s = await start({ rateLimitPerMinute: 5 });
     try {
