@@ -121,7 +121,7 @@ export function toProblem(err: unknown, instance?: string, limits: { maxUploadBy
   }
   const status = typeof e.statusCode === 'number' ? e.statusCode : 500;
   if (status >= 400 && status < 500) {
-    const code: ProblemCode = status === 404 ? 'E_NOT_FOUND' : status === 413 ? 'E_TOO_LARGE' : status === 415 ? 'E_MEDIA_TYPE' : 'E_BAD_REQUEST';
+    const code: ProblemCode = status === 404 ? 'E_NOT_FOUND' : status === 403 ? 'E_FORBIDDEN' : status === 413 ? 'E_TOO_LARGE' : status === 415 ? 'E_MEDIA_TYPE' : 'E_BAD_REQUEST';
     return { status, body: problem(status, code, e.message ?? 'bad request', instance), headers: {}, internal: false };
   }
   return { status: 500, body: problem(500, 'E_INTERNAL', 'internal error; see the server log', instance), headers: {}, internal: true };

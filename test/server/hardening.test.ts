@@ -48,6 +48,12 @@ describe('static files stay inside the served folder', () => {
     expect(res.headers['cross-origin-embedder-policy']).toBe('require-corp');
   });
 
+  test('dot files are not served (403 E_FORBIDDEN)', async () => {
+    writeFileSync(join(root, '.env'), 'SECRET=1');
+    const res = await fetch(`${s.url}.env`);
+    expect([res.status, (await res.json()).code]).toEqual([403, 'E_FORBIDDEN']);
+  });
+
   test('a link to a file inside the folder is served', async () => {
     const res = await fetch(`${s.url}inside.html`);
     expect(res.status).toBe(200);
