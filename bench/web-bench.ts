@@ -206,7 +206,7 @@ async function main(): Promise<void> {
     const chromiumVersion = execFileSync(CHROMIUM, ['--version'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
     const report = {
       what: 'ferkit web app in headless Chromium: fake camera 640x480 @ 30 fps from ../shared/media/test.mp4 (one face), '
-        + 'detector blazeface-front (tiling off), classifier ferkit-vgg (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
+        + 'detector blazeface-front (tiling off), classifier ferkit-resnet-s (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
         + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
         + 'threads: the app default is min(4, cores - 1)',
       load: { loadAverage1m: Math.round(loadavg()[0]! * 100) / 100, note: 'other work on the machine (e.g. model training) shares the cores' },

@@ -101,7 +101,12 @@ export async function runEvaluate(datasetPath: string, opts: EvaluateCliOptions,
     }
 
     const t0 = performance.now();
-    const create = deps.createAnalyzer ?? (async (o: AnalyzerOptions) => (await import('../node/index.js')).createAnalyzer(o));
+    const create = deps.createAnalyzer ?? (async (o: AnalyzerOptions) => {
+      const node = await import('../node/index.js');
+      const runtime = await node.loadNodeRuntime();
+      if (runtime.note) process.stderr.write(`${runtime.note}\n`);
+      return node.createAnalyzer(o);
+    });
     analyzer = await create({
       cropsOnly: !opts.detect,
       ...(opts.model !== undefined ? { classifier: { model: opts.model } } : {}),

@@ -66,6 +66,8 @@ export type CliDeps = AnalyzeDeps;
 
 const defaultAnalyzerFactory: AnalyzerFactory = async (options) => {
   const node = await import('../node/index.js');
+  const runtime = await node.loadNodeRuntime();
+  if (runtime.note) process.stderr.write(`${runtime.note}\n`);
   return node.createAnalyzer(options);
 };
 
@@ -116,7 +118,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
       .argParser(parseBytes).default(undefined, '1G'))
     .addOption(new Option('--pixel-budget <n>', 'decoded pixels held at once across workers and annotation, e.g. 200M (memory bound for large images)')
       .argParser(parsePixels).default(undefined, 'max(--max-pixels, 100M)'))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit models lists them; ferkit-vgg is the default, ferkit-lite 5x faster) or an .onnx path with its .card.json beside it')
+    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit models lists them; ferkit-resnet-s is the default, ferkit-lite 5x faster) or an .onnx path with its .card.json beside it')
     .addOption(new Option('-j, --concurrency <n>', 'images analysed at once').argParser(parseInteger(1, 64)).default(defaultConcurrency()))
     .addOption(new Option('--precision <digits>', 'decimal places of numbers in CSV output').argParser(parseInteger(0, 17)).default(DEFAULT_CSV_PRECISION))
     .option('--force', 'replace existing output files that ferkit did not write (inputs are never replaced)')
@@ -137,7 +139,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .addOption(new Option('--usage <usage>', 'rows of fer2013.csv to evaluate (its Usage column)').choices(CSV_USAGES))
     .addOption(new Option('--preset <name>', 'built-in label mapping: ck+ (anger, contempt→drop, sadness, ...) or jaffe (AN, DI, FE, HA, NE, SA, SU)').choices(DATASET_PRESET_IDS))
     .addOption(new Option('--map <pairs>', 'label mapping, e.g. anger=angry,sadness=sad,contempt=drop (over --preset)').argParser(parseMapOption))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit-vgg, the default; ferkit-lite, 5x faster, for weak devices) or an .onnx path with its .card.json beside it')
+    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit-resnet-s, the default; ferkit-lite, 5x faster, for weak devices) or an .onnx path with its .card.json beside it')
     .addOption(new Option('--labels <set>', 'label set that truth and predictions are projected to').choices(LABEL_SET_IDS).default('7'))
     .option('--detect', 'detect faces first and classify the largest one (for uncropped photos); no face counts as a miss')
     .option('--json', 'print the report as JSON on stdout instead of the table')

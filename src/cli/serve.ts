@@ -9,7 +9,7 @@ import type { Command } from 'commander';
 import { Option } from 'commander';
 import { FerkitError } from '../core/errors.js';
 import { packageRoot } from '../node/models.js';
-import { startServer } from '../server/app.js';
+import type { startServer } from '../server/app.js';
 import { isLoopbackHost } from '../server/headers.js';
 import type { StaticServer } from '../server/static.js';
 import { parseInteger } from './options.js';
@@ -79,7 +79,7 @@ export async function runServe(options: ServeCliOptions, deps: ServeDeps): Promi
   const level = options.logLevel ?? 'info';
   let server: Awaited<ReturnType<typeof startServer>>;
   try {
-    server = await startServer({
+    server = await (await import('../server/app.js')).startServer({
       root, host: options.host, port: options.port,
       ...(options.api === false ? { api: false } : {}),
       ...(options.db !== undefined ? { db: resolve(options.db) } : {}),

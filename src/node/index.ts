@@ -8,7 +8,6 @@
  *   for (const f of res.faces) console.log(f.label, f.labelScore.toFixed(2), f.box);
  * } finally { await analyzer.dispose(); }
  */
-import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../core/classifier/expression.js';
 import { type FaceDetectorOptions, createFaceDetector, resolveFaceDetectorOptions } from '../core/detector/index.js';
 import { FerkitError, describeValue, numberIn, oneOf, optionalBoolean, optionalString, optionsObject } from '../core/errors.js';
@@ -18,12 +17,16 @@ import { type Pipeline, createPipeline } from '../core/analyzer.js';
 import type { ImageAnalysis, RawImage } from '../core/types.js';
 import { DEFAULT_MAX_PIXELS, PixelBudget, decodeImageWithin } from './decode.js';
 import { DEFAULT_CLASSIFIER, readClassifierModel, readDetectorModels } from './models.js';
+import { loadNodeRuntime } from './runtime.js';
 
 export * from '../core/index.js';
 export {
   decodeImage, decodeImageWithin, inspectImage, readImageBytes, PixelBudget, DEFAULT_MAX_BYTES, DEFAULT_MAX_PIXELS, IMAGE_EXTENSIONS,
 } from './decode.js';
 export { readClassifierModel, readDetectorModels, packageRoot, DEFAULT_CLASSIFIER } from './models.js';
+export {
+  loadNodeRuntime, NATIVE_RUNTIME_INSTALL, type NodeRuntime, type NodeRuntimeName,
+} from './runtime.js';
 export {
   analyzeVideoFile, probeVideo, decodeVideoFrames, type VideoFileOptions, type VideoFileResult, type VideoProbe,
 } from './video.js';
@@ -32,7 +35,7 @@ export {
 export interface AnalyzerOptions {
   /** Face detector options (model 'auto' | 'front' | 'back', minScore, minFacePx, maxFaces, tiling). */
   detector?: FaceDetectorOptions;
-  /** Classifier: a bundled model id (default `ferkit-vgg`; `ferkit-lite` for weak devices) or a path to an `.onnx` with its `.card.json` beside it. */
+  /** Classifier: a bundled model id (default `ferkit-resnet-s`; `ferkit-lite` for weak devices) or a path to an `.onnx` with its `.card.json` beside it. */
   classifier?: { model?: string };
   /** Label set for each face's `projected` field ('7' = none). */
   labels?: LabelSetId;
@@ -115,6 +118,7 @@ export async function createAnalyzer(optionsIn?: AnalyzerOptions): Promise<Analy
   };
   const budget = options.pixelBudget instanceof PixelBudget ? options.pixelBudget
     : new PixelBudget(options.pixelBudget ?? Math.max(options.maxPixels ?? DEFAULT_MAX_PIXELS, DEFAULT_MAX_PIXELS));
+  const { ort } = await loadNodeRuntime();
   const model = await readClassifierModel(classifierOpts.model ?? DEFAULT_CLASSIFIER);
   const classifier = await createExpressionClassifier(ort, model.bytes, model.card, { session });
   let detector = null;

@@ -5,7 +5,9 @@
  */
 import { mkdirSync } from 'node:fs';
 import { dirname } from 'node:path';
-import Database from 'better-sqlite3';
+import type Database from 'better-sqlite3';
+import { createRequire } from 'node:module';
+import { FerkitError } from '../core/errors.js';
 import { EXPRESSIONS } from '../core/labels.js';
 
 /** A better-sqlite3 connection. */
@@ -123,6 +125,20 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS, u
 }
 
 /**
+ * Loads better-sqlite3 lazily: it is an optional dependency (a native build), so a consumer whose npm could not build it
+ * still has every command but the server's database.
+ * @throws {FerkitError} `E_MODEL_LOAD` naming the package and the command that installs it.
+ */
+function loadBetterSqlite3(): typeof Database {
+  try {
+    return createRequire(import.meta.url)('better-sqlite3') as typeof Database;
+  } catch (cause) {
+    throw new FerkitError('E_MODEL_LOAD', `ferkit serve needs better-sqlite3 for its database, and it could not be loaded `
+      + `(npm may have failed to build it): ${(cause as Error).message.split('\n')[0]}. Install it with: npm install better-sqlite3`, undefined, { cause });
+  }
+}
+
+/**
  * Opens (creating when missing, with its folder) the database at `file` (`':memory:'` for a throw-away one), sets
  * WAL journaling, `synchronous = NORMAL` (a crash of the process loses nothing committed; a power cut may lose the
  * last transactions), foreign keys on, a 5 s busy timeout, and migrates it.
@@ -130,7 +146,7 @@ export function migrate(db: Db, migrations: readonly Migration[] = MIGRATIONS, u
  */
 export function openDatabase(file: string, options: { readonly?: boolean } = {}): Db {
   if (file !== ':memory:' && !options.readonly) mkdirSync(dirname(file), { recursive: true });
-  const db = new Database(file, { readonly: options.readonly ?? false });
+  const db = new (loadBetterSqlite3())(file, { readonly: options.readonly ?? false });
   try {
     db.pragma('busy_timeout = 5000');
     if (!options.readonly) {

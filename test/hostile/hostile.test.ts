@@ -199,7 +199,7 @@ describe.skipIf(!built || !existsSync(SAMPLE))('hostile inputs through the CLI',
     r = await ferkit(['analyze', 'photo.jpg', '--out', '/proc/nope/out.json', '-q'], { cwd: o, timeoutMs: 20_000 });
     record('--out /proc/nope/out.json', outcome(r), 'exit 3');
     r = await ferkit(['analyze', 'photo.jpg', '--model', 'nosuch', '-q'], { cwd: o });
-    record('--model nosuch', `${outcome(r)}${/ferkit-vgg/.test(r.stderr) ? ', lists ids' : ''}`, 'exit 2, lists ids');
+    record('--model nosuch', `${outcome(r)}${/ferkit-resnet-s/.test(r.stderr) ? ', lists ids' : ''}`, 'exit 2, lists ids');
     if (!TABLE_MODE) expect(results.filter((x) => !x.ok)).toEqual([]);
   });
 

@@ -167,7 +167,7 @@ describe.skipIf(noPhoto !== null)('onnxruntime-web gives the same results as onn
     }
   }, 60_000);
 
-  test('the whole pipeline on WASM (BlazeFace + ferkit-vgg) finds the same 3 faces with the same labels', async () => {
+  test('the whole pipeline on WASM (BlazeFace + ferkit-resnet-s) finds the same 3 faces with the same labels', async () => {
     const model = await readClassifierModel();
     const results = [];
     for (const rt of [node, web]) {

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // onnxruntime-node vs the onnxruntime-web (WASM) fallback in Node, same machine, same run: classifier faces/s at batch
-// 64 (ferkit-lite and ferkit-vgg, real crops from the parity fixtures) and ms per photo for the whole pipeline (decode +
+// 64 (ferkit-lite and ferkit-resnet-s, real crops from the parity fixtures) and ms per photo for the whole pipeline (decode +
 // BlazeFace + classify, 1920×1280 photo with 3 faces). Each runtime/thread count runs in its own child process (the
 // WASM backend is initialised once per process). Not a test: prints a table and writes results/runtime-speed.json.
 //   usage: npm run build && nice -n 19 node test/pack/runtime-speed.mjs [seconds-per-measure, default 8]
@@ -32,7 +32,7 @@ async function child(runtime, threads) {
     return (performance.now() - t0) / n;
   };
   const out = { runtime: rt.name, threads: rt.wasmThreads ?? (threads || 'ORT default') };
-  for (const id of ['ferkit-lite', 'ferkit-vgg']) {
+  for (const id of ['ferkit-lite', 'ferkit-resnet-s']) {
     const m = await readClassifierModel(id);
     const fx = JSON.parse(readFileSync(`${ROOT}test/fixtures/${id}.parity.json`, 'utf8'));
     const crops = Array.from({ length: 64 }, (_, i) => Float32Array.from(fx.pixels[i % fx.pixels.length]));
@@ -41,7 +41,7 @@ async function child(runtime, threads) {
     out[`${id}_faces_per_s_b64`] = Math.round(64 / (ms / 1000));
     await c.dispose();
   }
-  const m = await readClassifierModel('ferkit-vgg');
+  const m = await readClassifierModel('ferkit-resnet-s');
   const classifier = await createExpressionClassifier(rt.ort, m.bytes, m.card, { session });
   const detector = await createFaceDetector(rt.ort, await readDetectorModels(), {}, session);
   const pipeline = createPipeline(detector, classifier);

@@ -9,12 +9,13 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
 /**
  * The classifiers bundled with ferkit (`models/<id>.onnx` + `<id>.card.json`), both trained by `training/` on the
  * FER2013 Training split only (see each card's `trainedOn`, `metrics` and `docs/model-card-<id>.md`):
- * - `default` — the most accurate model that stays real time: `ferkit-vgg`, VGG-style, 1.17 M parameters, 4.7 MB,
- *   54.1% on FER2013 PublicTest, about 1,600 faces/s batched on 2 CPU cores.
- * - `lite` — for weak devices: `ferkit-lite`, mini-Xception family, 0.20 M parameters, 0.81 MB, 52.1% on PublicTest,
- *   about 6,000 faces/s batched.
+ * - `default` — the most accurate model that stays real time: `ferkit-resnet-s`, a slim ResNet-18-style network
+ *   (stride-2 stem, 32–160 channels, 7 basic blocks), 1.13 M parameters, 4.5 MB, 66.9% on FER2013 PublicTest (single crop),
+ *   figures and speed in the card and `docs/model-card-ferkit-resnet-s.md`.
+ * - `lite` — for weak devices: `ferkit-lite`, mini-Xception family (residual depthwise-separable blocks, global average
+ *   pooling), 0.20 M parameters, 0.81 MB, distilled from the default; figures in its card.
  */
-export const BUNDLED_CLASSIFIERS = { default: 'ferkit-vgg', lite: 'ferkit-lite' } as const;
+export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
 
 /** A loaded expression classifier. */
 export interface ExpressionClassifier {
@@ -47,9 +48,8 @@ export interface ClassifierOptions {
 
 /**
  * Loads an expression classifier from ONNX bytes and its card.
- * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-vgg.onnx` by default), trained by `training/`
- *   on the FER2013 Training split only (see the card's `trainedOn`, `selectedOn` and `metrics`). The card's `input.blurSigma` documents a Gaussian blur that
- *   is part of the ONNX graph itself (it matches the blurred Training split this model learnt from).
+ * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-resnet-s.onnx` by default), trained by `training/`
+ *   on the FER2013 Training split only (see the card's `trainedOn`, `selectedOn` and `metrics`).
  * @throws {FerkitError} `E_MODEL_MISMATCH` / `E_MODEL_CHECKSUM` when the card and bytes disagree; `E_MODEL_LOAD`.
  */
 export async function createExpressionClassifier(
