@@ -10,7 +10,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import lockfile from 'proper-lockfile';
 import { isDynamicPattern } from 'tinyglobby';
 import { FerkitError } from '../core/errors.js';
-import { cleanStaleTempFiles, ensureDir, outputOwner } from '../node/output.js';
+import { cleanStaleTempFiles, ensureDir, outputOwner, processAlive } from '../node/output.js';
 import { UsageError } from './usage.js';
 
 /** One output of a command. */
@@ -232,15 +232,6 @@ export async function planOutputs(specs: readonly OutputSpec[], facts: InputFact
  */
 const ownerFile = (lockPath: string): string => `${lockPath}-owner`;
 
-/** Whether process `pid` runs on this machine (EPERM: it runs, as another user). */
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /**
  * Whether the lock folder `lockPath` was left by a ferkit process of this machine that no longer runs (a SIGKILL):

@@ -78,8 +78,8 @@ export function tempPathFor(path: string, pid: number = process.pid): string {
   return join(dirname(path), `.${basename(path)}.ferkit-tmp-${pid}`);
 }
 
-/** `true` when a process with this id exists (signal 0 probes without sending anything). */
-function processAlive(pid: number): boolean {
+/** `true` when a process with this id exists on this machine (signal 0 probes without sending anything; EPERM: it runs, as another user). */
+export function processAlive(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;

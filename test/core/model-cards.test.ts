@@ -22,9 +22,9 @@ test.each(models)('%s loads, matches its card, and outputs probabilities over th
   const c = m.card as { input: { name: string; shape: unknown[]; mean: number; std: number } & Record<string, unknown>; output: { name: string }; trainedOn: string };
   expect(session.inputNames).toEqual([c.input.name]);
   expect(session.outputNames).toEqual([c.output.name]);
-  const meta = session.inputMetadata[0] as { shape: unknown[] };
+  const meta = session.inputMetadata[0] as { shape: readonly unknown[] };
   expect(meta.shape.slice(1)).toEqual(c.input.shape.slice(1));
-  expect((session.outputMetadata[0] as { shape: unknown[] }).shape.slice(1)).toEqual([7]);
+  expect((session.outputMetadata[0] as { shape: readonly unknown[] }).shape.slice(1)).toEqual([7]);
   expect([c.input.mean, c.input.std]).toEqual([127.5, 127.5]);
   expect(c.input).not.toHaveProperty('blurSigma');
   expect(JSON.stringify(m.card)).not.toMatch(/blur/i);

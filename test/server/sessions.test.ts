@@ -4,11 +4,10 @@
  * across restarts, disk full / read-only database (503 E_STORAGE, then recovery) and kill -9 during ingest (every
  * acknowledged row is in the database afterwards).
  */
-import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startServeChild, VITE_NODE } from './fixtures/start-child.js';
 import Database from 'better-sqlite3';
 import { parse } from 'csv-parse/sync';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
@@ -202,20 +201,8 @@ describe('persistence', () => {
     }
   });
 
-  const viteNode = fileURLToPath(new URL('../../node_modules/vite-node/vite-node.mjs', import.meta.url));
-  const child = fileURLToPath(new URL('./fixtures/serve-child.ts', import.meta.url));
-  const startChild = (dbFile: string): Promise<{ proc: ChildProcess; url: string }> => new Promise((ok, fail) => {
-    const proc = spawn(process.execPath, [viteNode, child, dbFile], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(out);
-      if (m) ok({ proc, url: m[1]! });
-    });
-    proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-    proc.on('exit', (code) => fail(new Error(`child exited ${code}: ${err}`)));
-  });
+  const viteNode = VITE_NODE;
+  const startChild = (dbFile: string) => startServeChild([dbFile]);
 
   test.skipIf(!existsSync(viteNode))('kill -9 during ingest from 20 devices: every acknowledged row is in the database after restart', async () => {
     const dbFile = join(tmp(), 'crash.db');

@@ -4,11 +4,11 @@
  * killed (kill -9) is queued again and finished after the restart; a queued job whose upload vanished is marked
  * failed with the reason. With Debian's ffmpeg and ../shared/media/test.mp4, one real job end to end.
  */
-import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { startServeChild, VITE_NODE } from './fixtures/start-child.js';
 import { describe, expect, test } from 'vitest';
 import { FerkitError } from '../../src/core/errors.js';
 import { openDatabase } from '../../src/server/db.js';
@@ -109,20 +109,8 @@ describe('video jobs (fake runner)', () => {
 });
 
 describe('video jobs across restarts', () => {
-  const viteNode = fileURLToPath(new URL('../../node_modules/vite-node/vite-node.mjs', import.meta.url));
-  const child = fileURLToPath(new URL('./fixtures/serve-child.ts', import.meta.url));
-  const startChild = (dbFile: string, videoMs: number): Promise<{ proc: ChildProcess; url: string }> => new Promise((ok, fail) => {
-    const proc = spawn(process.execPath, [viteNode, child, dbFile, String(videoMs)], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let out = '';
-    let err = '';
-    proc.stdout!.on('data', (c: Buffer) => {
-      out += c.toString();
-      const m = /(http:\/\/127\.0\.0\.1:\d+\/)\n/.exec(out);
-      if (m) ok({ proc, url: m[1]! });
-    });
-    proc.stderr!.on('data', (c: Buffer) => { err += c.toString(); });
-    proc.on('exit', (code) => fail(new Error(`child exited ${code}: ${err}`)));
-  });
+  const viteNode = VITE_NODE;
+  const startChild = (dbFile: string, videoMs: number) => startServeChild([dbFile, String(videoMs)]);
 
   test.skipIf(!existsSync(viteNode))('kill -9 during a running job: after restart it is resumed and finishes; a queued job without its upload fails with the reason', async () => {
     const dir = tmp();
