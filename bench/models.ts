@@ -5,8 +5,11 @@
  *   npm run build && node dist/bench/models.js [models/ferkit-lite.onnx models/compare/*.onnx ...]
  *
  * With no arguments it takes every `*.onnx` with a `.card.json` in `models/` and `models/compare/`.
+ * `--write-cards` also records the measured speed in each card (`speed.facesPerSecond` at batch 64, batch 1, the
+ * machine and the date), which `ferkit models` shows; the card's sha256 is of the `.onnx`, so it stays valid.
  */
-import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { cpus } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -14,15 +17,16 @@ import type { ExpressionModelCard } from '../src/core/model-card.js';
 import { packageRoot, readClassifierModel } from '../src/node/models.js';
 
 const root = packageRoot();
-const args = process.argv.slice(2);
+const writeCards = process.argv.includes('--write-cards');
+const args = process.argv.slice(2).filter((a) => a !== '--write-cards');
 const files = args.length ? args : ['models', 'models/compare']
   .map((d) => join(root, d)).filter((d) => existsSync(d))
   .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.onnx') && existsSync(join(d, f.replace(/\.onnx$/, '.card.json')))).map((f) => join(d, f)));
 
 /** `acc7` is what the shipped file gives (flip TTA included when its graph does it, `tta: 'flip'`); `accOther` is the other
  *  way of running the same network: flip-TTA for a single-crop graph, single crop for a flip-TTA graph. */
-interface Row { id: string; architecture: string; parameters: number; bytes: number; tta: string; acc7: number; acc5b: number; macroF1: number; accOther: number;
-  epochs: unknown; trainMinutes: unknown; facesPerSecondBatch64: number; facesPerSecondBatch1: number }
+interface Row { id: string; architecture: string; parameters: number; bytes: number; tta: string; acc7: number; acc5b: number; accValence: number; macroF1: number;
+  ece: number; accOther: number; epochs: unknown; secondsPerEpoch: unknown; trainMinutes: unknown; machine: unknown; facesPerSecondBatch64: number; facesPerSecondBatch1: number }
 const rows: Row[] = [];
 const crop = new Float32Array(48 * 48).map((_, i) => (i * 7) % 256);
 async function rate(fn: () => Promise<unknown>, faces: number, seconds = 2): Promise<number> {
@@ -35,7 +39,7 @@ async function rate(fn: () => Promise<unknown>, faces: number, seconds = 2): Pro
 for (const f of files) {
   const m = await readClassifierModel(f);
   const card = m.card as ExpressionModelCard & { input: { tta?: string }; metrics: {
-    publicTest: { accuracy: number; macroF1: number }; publicTestFlipTTA?: { accuracy: number }; publicTestSingleCrop?: { accuracy: number };
+    publicTest: { accuracy: number; macroF1: number; ece?: number }; publicTestFlipTTA?: { accuracy: number }; publicTestSingleCrop?: { accuracy: number };
     publicTestLabelSets?: Record<string, { accuracy: number }>;
   } };
   const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
@@ -43,18 +47,29 @@ for (const f of files) {
   const fps64 = await rate(() => clf.classify(batch), 64);
   const fps1 = await rate(() => clf.classify([crop]), 1);
   await clf.dispose();
+  if (writeCards) {
+    const cardPath = f.replace(/\.onnx$/, '.card.json');
+    const json = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>;
+    json.speed = { facesPerSecond: fps64, batch: 64, facesPerSecondBatch1: fps1, runtime: `onnxruntime-node ${ort.env.versions?.common ?? ''}`.trim(),
+      machine: `${cpus().length} CPU cores (${cpus()[0]?.model ?? 'unknown'})`, measuredAt: new Date().toISOString().slice(0, 10),
+      command: 'npm run bench:models -- --write-cards' };
+    writeFileSync(`${cardPath}.tmp`, JSON.stringify(json, null, 2) + '\n');
+    renameSync(`${cardPath}.tmp`, cardPath);
+  }
   rows.push({
     id: card.id, architecture: card.architecture, parameters: card.parameters, bytes: m.bytes.length, tta: card.input.tta ?? 'none',
-    acc7: card.metrics.publicTest.accuracy, acc5b: card.metrics.publicTestLabelSets?.['5b']?.accuracy ?? NaN, macroF1: card.metrics.publicTest.macroF1,
+    acc7: card.metrics.publicTest.accuracy, acc5b: card.metrics.publicTestLabelSets?.['5b']?.accuracy ?? NaN,
+    accValence: card.metrics.publicTestLabelSets?.['valence']?.accuracy ?? NaN, macroF1: card.metrics.publicTest.macroF1, ece: card.metrics.publicTest.ece ?? NaN,
     accOther: (card.input.tta === 'flip' ? card.metrics.publicTestSingleCrop?.accuracy : card.metrics.publicTestFlipTTA?.accuracy) ?? NaN,
-    epochs: card.training['epochsRun'], trainMinutes: card.training['trainMinutes'], facesPerSecondBatch64: fps64, facesPerSecondBatch1: fps1,
+    epochs: card.training['epochsRun'], secondsPerEpoch: card.training['secondsPerEpoch'], trainMinutes: card.training['trainMinutes'],
+    machine: card.training['machine'], facesPerSecondBatch64: fps64, facesPerSecondBatch1: fps1,
   });
 }
 const pct = (x: number) => (Number.isFinite(x) ? `${(100 * x).toFixed(2)}%` : '–');
-console.log('| model | architecture | params | ONNX | in-graph TTA | PublicTest 7-class (as shipped) | 5-class (5b) | macro-F1 | other way (flip-TTA / single crop) | epochs | train min (2 CPU) | faces/s b64 | faces/s b1 |');
-console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|');
+console.log('| model | architecture | params | ONNX | in-graph TTA | PublicTest 7-class (as shipped) | 5-class (5b) | valence | macro-F1 | ECE | other way (flip-TTA / single crop) | epochs | s/epoch | train min | machine | faces/s b64 | faces/s b1 |');
+console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|');
 for (const r of rows) {
-  console.log(`| ${r.id} | ${r.architecture} | ${(r.parameters / 1e6).toFixed(2)} M | ${(r.bytes / 1e6).toFixed(2)} MB | ${r.tta} | ${pct(r.acc7)} | ${pct(r.acc5b)} | ${r.macroF1.toFixed(3)} | ${pct(r.accOther)} | ${String(r.epochs)} | ${String(r.trainMinutes)} | ${r.facesPerSecondBatch64} | ${r.facesPerSecondBatch1} |`);
+  console.log(`| ${r.id} | ${r.architecture} | ${(r.parameters / 1e6).toFixed(2)} M | ${(r.bytes / 1e6).toFixed(2)} MB | ${r.tta} | ${pct(r.acc7)} | ${pct(r.acc5b)} | ${pct(r.accValence)} | ${r.macroF1.toFixed(3)} | ${Number.isFinite(r.ece) ? r.ece.toFixed(3) : '–'} | ${pct(r.accOther)} | ${String(r.epochs)} | ${String(r.secondsPerEpoch ?? '–')} | ${String(r.trainMinutes)} | ${String(r.machine ?? '–')} | ${r.facesPerSecondBatch64} | ${r.facesPerSecondBatch1} |`);
 }
 const out = join(root, 'results', 'models.json');
 mkdirSync(join(root, 'results'), { recursive: true });

@@ -78,8 +78,12 @@ export interface Analyzer {
    *   `input` is none of the three; `E_OPTION` for bad options; `E_INFERENCE` if the runtime fails.
    */
   analyze(input: string | Uint8Array | RawImage, options?: AnalyzeOptions): Promise<ImageAnalysis>;
-  /** Releases every ONNX session. */
+  /** Releases every ONNX session; later `analyze` calls reject with `E_INFERENCE`. Safe to call twice. */
   dispose(): Promise<void>;
+  /** The same as {@link Analyzer.dispose} (the name MediaPipe Tasks and transformers.js users look for). */
+  close(): Promise<void>;
+  /** `await using analyzer = await createAnalyzer()` releases the sessions at the end of the block. */
+  [Symbol.asyncDispose](): Promise<void>;
 }
 
 const ANALYZER_OPTION_KEYS = ['detector', 'classifier', 'labels', 'align', 'maxPixels', 'maxBytes', 'pixelBudget', 'threads', 'cropsOnly'];
@@ -131,6 +135,8 @@ export async function createAnalyzer(optionsIn?: AnalyzerOptions): Promise<Analy
   const pipeline = createPipeline(detector, classifier, { labels, align: options.align });
   const maxPixels = options.maxPixels;
   const maxBytes = options.maxBytes;
+  let disposed: Promise<void> | null = null;
+  const dispose = (): Promise<void> => (disposed ??= Promise.all([classifier.dispose(), detector?.dispose()]).then(() => undefined));
   return {
     pipeline,
     async analyze(input, callIn) {
@@ -157,8 +163,8 @@ export async function createAnalyzer(optionsIn?: AnalyzerOptions): Promise<Analy
       assertRawImage(input, source ?? undefined);
       return run(input);
     },
-    async dispose() {
-      await Promise.all([classifier.dispose(), detector?.dispose()]);
-    },
+    dispose,
+    close: dispose,
+    [Symbol.asyncDispose]: dispose,
   };
 }

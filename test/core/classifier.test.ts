@@ -68,6 +68,7 @@ describe.each(Object.values(BUNDLED_CLASSIFIERS))('bundled classifier %s', (id) 
     const correct = probs.filter((p, i) => Object.values(p).indexOf(Math.max(...Object.values(p))) === yTrue[i]).length;
     const acc = correct / probs.length;
     console.log(`${id}: PublicTest sample (${probs.length} faces, 40 per class): accuracy ${(100 * acc).toFixed(1)} %`);
-    expect(acc).toBeGreaterThan(0.4); // chance is 1/7; the bundled models score ~0.49–0.53 on this balanced sample
+    // chance is 1/7; on this balanced sample the default scored 0.661 and the lite model 0.6+ (2026-12-01)
+    expect(acc).toBeGreaterThan(id === BUNDLED_CLASSIFIERS.default ? 0.6 : 0.55);
   });
 });

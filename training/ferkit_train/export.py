@@ -54,8 +54,12 @@ def metrics(logits: torch.Tensor, y: np.ndarray) -> dict:
         per.append({"label": name, "precision": round(float(p), 4), "recall": round(float(r), 4),
                     "f1": round(float(2 * p * r / (p + r)) if p + r else 0.0, 4), "support": int(sup)})
     top2 = (logits.topk(2, 1).indices.numpy() == y[:, None]).any(1).mean()
+    # expected calibration error, 15 equal-width confidence bins (as `ferkit evaluate` reports it)
+    conf, hit = logits.softmax(1).max(1).values.numpy(), pred == y
+    bins = np.minimum((conf * 15).astype(int), 14)
+    ece = sum(abs(hit[bins == b].mean() - conf[bins == b].mean()) * (bins == b).mean() for b in range(15) if (bins == b).any())
     return {"n": int(len(y)), "accuracy": round(float((pred == y).mean()), 4), "top2Accuracy": round(float(top2), 4),
-            "macroF1": round(float(np.mean([p["f1"] for p in per])), 4), "confusion": cm.tolist(), "perClass": per}
+            "macroF1": round(float(np.mean([p["f1"] for p in per])), 4), "ece": round(float(ece), 4), "confusion": cm.tolist(), "perClass": per}
 
 
 # Label-set projections, as in src/core/labels.ts: merged classes are summed, dropped ones (None) removed and renormalised.
