@@ -2,7 +2,8 @@
  * Training smoke run (never a real training): a few hundred FER2013 images for one epoch, exported to ONNX,
  * loaded by ferkit and checked against the PyTorch logits. Also trains from a generated fer2013.csv.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -20,18 +21,20 @@ if (!HAS_TORCH) console.warn('skipped: Debian python3-torch/python3-onnx missing
 const tmp = mkdtempSync(join(tmpdir(), 'ferkit-train-'));
 afterAll(() => rmSync(tmp, { recursive: true, force: true }));
 
-function py(args: string[]): string {
-  return execFileSync(PY, ['-m', ...args], { cwd: TRAINING, encoding: 'utf8', env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+/** Runs a training module asynchronously: a synchronous child would block vitest's worker for minutes (RPC timeouts). */
+async function py(args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(PY, ['-m', ...args], { cwd: TRAINING, encoding: 'utf8', maxBuffer: 64 << 20, env: { ...process.env, PYTHONWARNINGS: 'ignore' } });
+  return stdout;
 }
 
 describe('training recipe (smoke)', () => {
   test.skipIf(!HAS_TORCH || !HAS_FER2013)(`folders: 1 epoch on 300 images, export, ORT parity ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
     const run = join(tmp, 'run');
-    const log = py(['ferkit_train.train', '--data', FER2013_DIR, '--out', run, '--limit', '300', '--epochs', '1', '--threads', '1']);
+    const log = await py(['ferkit_train.train', '--data', FER2013_DIR, '--out', run, '--limit', '300', '--epochs', '1', '--threads', '1']);
     expect(log).toMatch(/epoch=1 /);
     const summary = readFileSync(join(run, 'summary.csv'), 'utf8').trim().split('\n');
     expect(summary).toHaveLength(2);
-    py(['ferkit_train.export', '--run', run, '--id', 'smoke', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
+    await py(['ferkit_train.export', '--run', run, '--id', 'smoke', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
     const model = await readClassifierModel(join(tmp, 'models', 'smoke.onnx'));
     const card = model.card as { metrics: { publicTest: { n: number; accuracy: number } }; training: { epochsRun: number } };
     expect(card.metrics.publicTest.n).toBe(3589);
@@ -43,7 +46,7 @@ describe('training recipe (smoke)', () => {
     await classifier.dispose();
 
     // --tta flip: the graph averages each face with its mirror image, so a face and its mirror get the same output
-    py(['ferkit_train.export', '--run', run, '--id', 'smoke-tta', '--tta', 'flip', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
+    await py(['ferkit_train.export', '--run', run, '--id', 'smoke-tta', '--tta', 'flip', '--data', FER2013_DIR, '--models', join(tmp, 'models'), '--fixtures', join(tmp, 'fx')]);
     const tta = await readClassifierModel(join(tmp, 'models', 'smoke-tta.onnx'));
     const ttaCard = tta.card as { input: { tta: string }; metrics: { publicTest: { accuracy: number }; publicTestSingleCrop: { accuracy: number } } };
     expect(ttaCard.input.tta).toBe('flip');
@@ -57,23 +60,23 @@ describe('training recipe (smoke)', () => {
     const [a, b] = await ttaClassifier.logits([face, mirror]);
     a!.forEach((v, j) => expect(Math.abs(v - b![j]!)).toBeLessThan(1e-4));
     await ttaClassifier.dispose();
-  }, 300_000); // one epoch + two exports (each scores PublicTest), about a minute on 2 idle cores
+  }, 600_000); // one epoch + two exports (each scores PublicTest): 1–3.5 min on 2 cores (decoding the 32k JPEGs once dominates)
 
-  test.skipIf(!HAS_TORCH || !HAS_FER2013)(`a run killed mid-epoch resumes at that batch and ends exactly like an uninterrupted run ${HAS_FER2013 ? '' : NO_SHARED}`, () => {
+  test.skipIf(!HAS_TORCH || !HAS_FER2013)(`a run killed mid-epoch resumes at that batch and ends exactly like an uninterrupted run ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
     const common = ['--data', FER2013_DIR, '--limit', '256', '--batch-size', '32', '--epochs', '2', '--threads', '1', '--seed', '3', '--ema', '0.9'];
-    py(['ferkit_train.train', ...common, '--out', join(tmp, 'whole')]);
-    const killed = spawnSync(PY, ['-m', 'ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--stop-after-steps', '11'],
-      { cwd: TRAINING, encoding: 'utf8' });
+    await py(['ferkit_train.train', ...common, '--out', join(tmp, 'whole')]);
+    const killed = await promisify(execFile)(PY, ['-m', 'ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--stop-after-steps', '11'],
+      { cwd: TRAINING, encoding: 'utf8' }).then(() => ({ status: 0, stdout: '' }), (e: { code: number; stdout: string }) => ({ status: e.code, stdout: e.stdout }));
     expect(killed.status).toBe(3);
     expect(killed.stdout).toMatch(/stopped after 11 steps \(epoch 2, step 3\)/);
-    const log = py(['ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--resume']);
+    const log = await py(['ferkit_train.train', ...common, '--out', join(tmp, 'resumed'), '--resume']);
     expect(log).toMatch(/resumed at epoch 1 step 3\/8/);
     // every column but the wall-clock seconds is identical
     const rows = (dir: string) => readFileSync(join(tmp, dir, 'summary.csv'), 'utf8').trim().split('\n').map((r) => r.split(',').slice(0, -1).join(','));
     expect(rows('resumed')).toEqual(rows('whole'));
   }, 120_000);
 
-  test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', () => {
+  test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', async () => {
     // A generated CSV in the original format (emotion,pixels,Usage): no dataset pixels needed.
     let s = 1;
     const rnd = () => ((s = (s * 16807) % 2147483647) % 256);
@@ -85,7 +88,7 @@ describe('training recipe (smoke)', () => {
     rows.push('3,1 2 3,Training'); // a malformed row: reported and skipped
     const csv = join(tmp, 'fer2013.csv');
     writeFileSync(csv, rows.join('\n') + '\n');
-    const log = py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvrun'), '--epochs', '1', '--threads', '1']);
+    const log = await py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvrun'), '--epochs', '1', '--threads', '1']);
     expect(log).toMatch(/train 112 images, val 28/);
     expect(log).toMatch(/epoch=1 /);
   });
