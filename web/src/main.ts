@@ -1,7 +1,7 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
  * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
- * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-vgg`).
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s`).
  */
 import './style.css';
 import {
