@@ -22,7 +22,7 @@ import {
   type VideoAnalyzerOptions, type VideoFrameAnalysis, type VideoSummary,
 } from '../core/video.js';
 import { COLOURS, FONT, f1, textOn, xml } from './annotate.js';
-import { createAnalyzer, type Analyzer } from './index.js';
+import { createAnalyzer, type Analyzer } from './analyzer.js';
 import {
   DEFAULT_CSV_PRECISION, csvText, ensureDir, openAtomicFile, tempPathFor, writeFileAtomic, writeJsonFileAtomic, type TextSink,
 } from './output.js';
