@@ -19,6 +19,7 @@ import { EXIT, UsageError } from './usage.js';
 import { createProgress } from './progress.js';
 import { reportFatal } from './fatal.js';
 import { checkModelOption } from './models.js';
+import { createNodeAnalyzer } from './node-analyzer.js';
 
 /** Parsed options of `ferkit evaluate`. */
 export interface EvaluateCliOptions {
@@ -101,12 +102,7 @@ export async function runEvaluate(datasetPath: string, opts: EvaluateCliOptions,
     }
 
     const t0 = performance.now();
-    const create = deps.createAnalyzer ?? (async (o: AnalyzerOptions) => {
-      const node = await import('../node/index.js');
-      const runtime = await node.loadNodeRuntime();
-      if (runtime.note) process.stderr.write(`${runtime.note}\n`);
-      return node.createAnalyzer(o);
-    });
+    const create = deps.createAnalyzer ?? ((o: AnalyzerOptions) => createNodeAnalyzer(o));
     analyzer = await create({
       cropsOnly: !opts.detect,
       ...(opts.model !== undefined ? { classifier: { model: opts.model } } : {}),

@@ -9,6 +9,7 @@ import { LABEL_SET_IDS } from '../core/labels.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
 import { OUTPUT_FORMATS } from '../node/output.js';
 import { runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
+import { createNodeAnalyzer } from './node-analyzer.js';
 import { registerModelsCommand } from './models.js';
 import { DEFAULT_CSV_PRECISION } from '../node/output.js';
 import { CSV_USAGES, DATASET_PRESET_IDS } from '../node/datasets.js';
@@ -64,12 +65,7 @@ function ferkitVersion(): string {
 /** Dependencies of {@link run}; every field has a real default. */
 export type CliDeps = AnalyzeDeps;
 
-const defaultAnalyzerFactory: AnalyzerFactory = async (options) => {
-  const node = await import('../node/index.js');
-  const runtime = await node.loadNodeRuntime();
-  if (runtime.note) process.stderr.write(`${runtime.note}\n`);
-  return node.createAnalyzer(options);
-};
+const defaultAnalyzerFactory: AnalyzerFactory = (options) => createNodeAnalyzer(options);
 
 /**
  * Runs the CLI.

@@ -129,8 +129,7 @@ def main(argv: list[str] | None = None) -> int:
     model = create_model(targs["model"])
     model.load_state_dict(ck["model"])
     model.eval()
-    wrapped = model
-    graph = WithFlipTTA(wrapped).eval() if args.tta == "flip" else wrapped
+    graph = WithFlipTTA(model).eval() if args.tta == "flip" else model
 
     models_dir = Path(args.models); models_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = models_dir / f"{args.id}.onnx"
@@ -147,8 +146,8 @@ def main(argv: list[str] | None = None) -> int:
     x, y = load_split(args.data, "PublicTest", str(run.parent / ".cache"))
     xv = normalise(x)
     with torch.no_grad():
-        logits = torch.cat([wrapped(xv[i:i + 512]) for i in range(0, len(xv), 512)])
-        flip = torch.cat([wrapped(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
+        logits = torch.cat([model(xv[i:i + 512]) for i in range(0, len(xv), 512)])
+        flip = torch.cat([model(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
     flip_logits = ((logits.softmax(1) + flip.softmax(1)) * 0.5).log()
     single = metrics(logits, y)
     tta = metrics(flip_logits, y)
@@ -202,7 +201,7 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, onnx_path)
     os.replace(tmpc, card_path)
 
-    # Parity fixture: deterministic synthetic faces-ish inputs (no dataset pixels), torch logits of the wrapped model.
+    # Parity fixture: deterministic synthetic faces-ish inputs (no dataset pixels), torch logits of the exported graph.
     g = torch.Generator().manual_seed(7)
     yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 48), indexing="ij")
     px = [((torch.rand(48, 48, generator=g) * 255)).round(),

@@ -273,8 +273,7 @@ def main(argv: list[str] | None = None) -> int:
 
     while state["epoch"] < args.epochs:
         epoch = state["epoch"] + 1
-        t0 = time.time()
-        last_ck = t0
+        last_ck = time.time()  # start of the part of this epoch not yet counted in state["epoch_seconds"]
         model.train()
         if perm is None or state["step"] == 0:
             perm = torch.randperm(len(y_tr_t), generator=gen)
@@ -316,7 +315,7 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"stopped after {state['global_step']} steps (epoch {epoch}, step {state['step']})", flush=True)
                 return 3
             if now - last_ck >= args.checkpoint_seconds and state["step"] < steps_per_epoch:
-                state["epoch_seconds"] += now - last_ck if last_ck != t0 else now - t0
+                state["epoch_seconds"] += now - last_ck  # seconds of this epoch already saved in a checkpoint
                 last_ck = now
                 checkpoint()
         eval_model = ema.model if ema is not None else model
@@ -351,7 +350,7 @@ def main(argv: list[str] | None = None) -> int:
         perm = None
         checkpoint()
         stop = bool(args.early_stop) and state["since_best"] >= args.early_stop
-        resume_argv = [a for a in sys.argv[1:] if a != "--resume"]  # noqa: the resume command repeats the run's arguments
+        resume_argv = [a for a in sys.argv[1:] if a != "--resume"]
         write_json_atomic({"epoch": epoch, "of": args.epochs, "train_images": int(len(y_tr)), "val_images": int(len(y_va)),
                            "best_acc": state["best_acc"], "best_epoch": state["best_epoch"],
                            "train_seconds": round(state["train_seconds"], 1),
