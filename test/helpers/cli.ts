@@ -23,3 +23,12 @@ export async function runCli(args: readonly string[], cwd: string, deps: Partial
   const { io, finish } = captureIo(cwd);
   return finish(await run(['node', 'ferkit', ...args], { handleSignals: false, ...deps, io }));
 }
+
+/** A writable stream that records what is written; `text()` returns it so far. */
+export function textSink(): PassThrough & { text: () => string } {
+  const s = new PassThrough() as PassThrough & { text: () => string };
+  let buf = '';
+  s.on('data', (c: Buffer) => { buf += c.toString(); });
+  s.text = () => buf;
+  return s;
+}

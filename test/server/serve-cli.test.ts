@@ -4,22 +4,16 @@
  * request finishes; the WAL is checkpointed).
  */
 import { existsSync, mkdtempSync, statSync } from 'node:fs';
+import { textSink } from '../helpers/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { registerServeCommand, runServe } from '../../src/cli/serve.js';
 import { startServer } from '../../src/server/app.js';
 import { fakeAnalyzers, makeRoot } from './helpers.js';
 
-const sink = (): PassThrough & { text: () => string } => {
-  const s = new PassThrough() as PassThrough & { text: () => string };
-  let buf = '';
-  s.on('data', (c: Buffer) => { buf += c.toString(); });
-  s.text = () => buf;
-  return s;
-};
+const sink = textSink;
 const TOKEN = 'cli-test-token-0123456789abcdef';
 
 describe('ferkit serve options', () => {

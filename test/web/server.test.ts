@@ -2,9 +2,9 @@
  * The app server (`ferkit serve`): cross-origin isolation and CSP headers, MIME types, GET/HEAD only, no path escape.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { textSink } from '../helpers/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough } from 'node:stream';
 import { Command } from 'commander';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { registerServeCommand, runServe } from '../../src/cli/serve.js';
@@ -90,13 +90,7 @@ describe('static server', () => {
 });
 
 describe('ferkit serve', () => {
-  const sink = (): PassThrough & { text: () => string } => {
-    const s = new PassThrough() as PassThrough & { text: () => string };
-    let buf = '';
-    s.on('data', (c: Buffer) => { buf += c.toString(); });
-    s.text = () => buf;
-    return s;
-  };
+  const sink = textSink;
 
   test('prints the URL on stdout, serves until stopped, exits 0', async () => {
     const stdout = sink();
