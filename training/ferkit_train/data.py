@@ -18,6 +18,24 @@ from . import EXPRESSIONS
 
 CSV_USAGE = {"training": "Training", "publictest": "PublicTest", "privatetest": "PrivateTest"}
 
+# The calibration hold-out: the Training images whose id hashes (32-bit FNV-1a of the file's base name, or of
+# "Training:<csv line>" for fer2013.csv) to a value below this percentage, mod 100. About 7% of Training (2,0xx
+# images). Runs leave them out (``--calibration-holdout``, on by default), and `ferkit calibrate` fits each model's
+# temperature on them, so neither selection (PublicTest) nor training sees them. Same rule in src/node/calibration.ts.
+CALIBRATION_PERCENT = 7
+
+
+def fnv1a32(text: str) -> int:
+    h = 0x811C9DC5
+    for b in text.encode("utf-8"):
+        h = ((h ^ b) * 0x01000193) & 0xFFFFFFFF
+    return h
+
+
+def calibration_mask(ids: list[str]) -> np.ndarray:
+    """True for the images of the calibration hold-out (see ``CALIBRATION_PERCENT``)."""
+    return np.array([fnv1a32(os.path.basename(i)) % 100 < CALIBRATION_PERCENT for i in ids], dtype=bool)
+
 
 def load_folder(split_dir: str | os.PathLike, size: int = 48) -> tuple[np.ndarray, np.ndarray, list[str]]:
     """Read ``split_dir/<class>/*.(jpg|png)``; class folder names must be FER2013 expressions."""
@@ -103,25 +121,34 @@ def load_packed(npz_path: str | os.PathLike, split: str, size: int = 48) -> tupl
 
 def load_split(source: str, split: str, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Load one split from a dataset root (folders) or a ``.csv`` file, with an optional npz cache."""
+    x, y, _ = load_split_with_ids(source, split, cache_dir)
+    return x, y
+
+
+def load_split_with_ids(source: str, split: str, cache_dir: str | None = None) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """As ``load_split``, plus each image's id (relative file path, or ``Usage:line`` for the CSV)."""
     if source.lower().endswith(".csv"):
-        x, y, _ = load_csv(source, split)
-        return x, y
+        return load_csv(source, split)
     if source.lower().endswith(".npz"):  # written by ferkit_train.pack
-        return load_packed(source, split)
+        x, y = load_packed(source, split)
+        with np.load(source) as z:
+            ids = [str(i) for i in z[f"{split}_ids"]] if f"{split}_ids" in z.files else [f"{split}:{n}" for n in range(len(y))]
+        return x, y, ids
     path = Path(source) / split
     if cache_dir:
         key = hashlib.sha1(f"{path.resolve()}|{_folder_signature(path)}".encode()).hexdigest()[:10]
         cache = Path(cache_dir) / f"{split}-{key}.npz"
         if cache.exists():
             z = np.load(cache)
-            return z["x"], z["y"]
-    x, y, _ = load_folder(path)
+            if "ids" in z.files:
+                return z["x"], z["y"], [str(i) for i in z["ids"]]
+    x, y, ids = load_folder(path)
     if cache_dir:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
         tmp = cache.with_suffix(".tmp.npz")
-        np.savez(tmp, x=x, y=y)
+        np.savez(tmp, x=x, y=y, ids=np.array(ids))
         os.replace(tmp, cache)
-    return x, y
+    return x, y, ids
 
 
 def class_weights(labels: np.ndarray, power: float = 0.5) -> np.ndarray:

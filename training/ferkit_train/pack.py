@@ -32,17 +32,18 @@ def main(argv: list[str] | None = None) -> int:
         if split.lower() == "privatetest":
             print("PrivateTest is held out: not packed", file=sys.stderr)
             return 2
-        blobs, labels = [], []
+        blobs, labels, ids = [], [], []
         for k, name in enumerate(EXPRESSIONS):
             for f in sorted((Path(args.data) / split / name).glob("*")):
                 if f.suffix.lower() in (".jpg", ".jpeg", ".png"):
-                    blobs.append(f.read_bytes()); labels.append(k)
+                    blobs.append(f.read_bytes()); labels.append(k); ids.append(f"{name}/{f.name}")
         if not blobs:
             print(f"{args.data}/{split}: no images", file=sys.stderr)
             return 1
         arrays[f"{split}_jpeg"] = np.frombuffer(b"".join(blobs), dtype=np.uint8)
         arrays[f"{split}_offsets"] = np.cumsum([0] + [len(b) for b in blobs]).astype(np.int64)
         arrays[f"{split}_y"] = np.asarray(labels, dtype=np.int64)
+        arrays[f"{split}_ids"] = np.array(ids)  # for the calibration hold-out (data.calibration_mask)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_suffix(".tmp.npz")

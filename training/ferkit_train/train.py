@@ -33,7 +33,7 @@ import torch.nn.functional as F
 
 from . import EXPRESSIONS
 from .augment import AugmentConfig, augment_batch
-from .data import class_weights, load_split
+from .data import calibration_mask, class_weights, load_split, load_split_with_ids
 from .models import create_model, list_models, memory_format
 
 MEAN, STD = 127.5, 127.5  # input normalisation in 0-255 units: x' = (x - 127.5) / 127.5, range [-1, 1]
@@ -47,6 +47,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--val-split", default="PublicTest",
                    help="split used for model selection, LR plateau and early stopping; 'holdout:0.1' carves 10%% "
                         "of the training split instead (stratified, seeded)")
+    d.add_argument("--calibration-holdout", type=int, choices=[0, 1], default=1,
+                   help="1 (default): leave out the calibration hold-out of Training (data.CALIBRATION_PERCENT, ~7%%), "
+                        "on which `ferkit calibrate` fits the temperature; 0: train on all of Training")
     d.add_argument("--limit", type=int, default=0, help="use only N random training images (smoke runs)")
     d.add_argument("--cache", default=None, help="folder for decoded .npz caches (default: <out>/../.cache)")
     m = p.add_argument_group("model")
@@ -69,7 +72,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--ema", type=float, default=0.0, help="exponential moving average of the weights (e.g. 0.999); 0 = off")
     o.add_argument("--mixup", type=float, default=0.0, help="probability of a mixup/cutmix batch (alternating); 0 = off")
     o.add_argument("--mixup-alpha", type=float, default=0.4, help="Beta(alpha, alpha) for the mixing weight")
-    o.add_argument("--teacher", default=None, help="best.pt of a trained teacher run: distil from it")
+    o.add_argument("--teacher", default=None, help="best.pt of a trained teacher run, or a shipped .onnx classifier: distil from it")
     o.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (the rest: hard labels)")
     o.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature T")
     a = p.add_argument_group("augmentation")
@@ -197,6 +200,9 @@ def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor, weight: torch
 
 
 def load_teacher(path: str, device: str) -> torch.nn.Module:
+    if path.endswith(".onnx"):  # a shipped model whose checkpoint is gone: run its graph (BatchNorm folded) in torch
+        from .onnx_teacher import OnnxModule
+        return OnnxModule(path).to(device).eval()
     ck = torch.load(path, map_location=device)
     teacher = create_model(ck["args"]["model"])
     teacher.load_state_dict(ck["model"])
@@ -211,7 +217,11 @@ def main(argv: list[str] | None = None) -> int:
     random.seed(args.seed); np.random.seed(args.seed); torch.manual_seed(args.seed)
     cache = args.cache or str(out.parent / ".cache")
 
-    x_tr, y_tr = load_split(args.data, args.train_split, cache)
+    x_tr, y_tr, ids_tr = load_split_with_ids(args.data, args.train_split, cache)
+    if args.calibration_holdout and args.train_split == "Training":
+        keep = ~calibration_mask(ids_tr)
+        print(f"calibration hold-out: {int((~keep).sum())} of {len(keep)} Training images left out", flush=True)
+        x_tr, y_tr = x_tr[keep], y_tr[keep]
     if args.val_split.startswith("holdout:"):
         tr_idx, va_idx = holdout_split(y_tr, float(args.val_split.split(":")[1]), args.seed)
         x_va, y_va = x_tr[va_idx], y_tr[va_idx]

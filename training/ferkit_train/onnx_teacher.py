@@ -1,0 +1,68 @@
+"""Run a shipped classifier ``.onnx`` as a frozen PyTorch module, so a lite model can be distilled from a model whose
+training checkpoint is gone (``--teacher ../models/ferkit-resnet-s.onnx``).
+
+Only the operators ferkit's CNNs export to are supported (Conv with BatchNorm folded in, Relu, Add,
+GlobalAveragePool, Flatten, Gemm, plus a few simple ones); anything else raises ``NotImplementedError`` naming
+the operator. The graph is evaluated node by node with ``torch.nn.functional`` in float32, which matches ONNX Runtime
+within float rounding (checked by ``test_onnx_teacher`` in the training smoke test).
+"""
+from __future__ import annotations
+
+import onnx
+import torch
+import torch.nn.functional as F
+from onnx import numpy_helper
+from torch import nn
+
+
+def _attrs(node: onnx.NodeProto) -> dict:
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+class OnnxModule(nn.Module):
+    """A frozen ONNX graph: input ``[N, 1, 48, 48]`` NCHW float32, output the graph's first output (logits)."""
+
+    def __init__(self, path: str):
+        super().__init__()
+        model = onnx.load(path)
+        self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node]
+        self.weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
+        self.input_name = model.graph.input[0].name
+        self.output_name = model.graph.output[0].name
+        for op, *_ in self.nodes:
+            if op not in _OPS:
+                raise NotImplementedError(f"{path}: ONNX operator {op} is not supported by OnnxModule")
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        env = {**self.weights, self.input_name: x.contiguous()}
+        for op, ins, outs, attrs in self.nodes:
+            env[outs[0]] = _OPS[op]([env[i] if i else None for i in ins], attrs)
+        return env[self.output_name]
+
+
+def _conv(t, a):
+    pads = a.get("pads", [0, 0, 0, 0])
+    if pads[0] != pads[2] or pads[1] != pads[3]:
+        raise NotImplementedError("asymmetric Conv padding")
+    return F.conv2d(t[0], t[1], t[2] if len(t) > 2 else None, stride=a.get("strides", [1, 1]),
+                    padding=pads[:2], dilation=a.get("dilations", [1, 1]), groups=a.get("group", 1))
+
+
+def _gemm(t, a):
+    w = t[1].t() if a.get("transB", 0) else t[1]
+    y = a.get("alpha", 1.0) * (t[0].t() if a.get("transA", 0) else t[0]) @ w
+    return y + a.get("beta", 1.0) * t[2] if len(t) > 2 and t[2] is not None else y
+
+
+_OPS = {
+    "Conv": _conv,
+    "Relu": lambda t, a: F.relu(t[0]),
+    "Add": lambda t, a: t[0] + t[1],
+    "Mul": lambda t, a: t[0] * t[1],
+    "Sigmoid": lambda t, a: torch.sigmoid(t[0]),
+    "GlobalAveragePool": lambda t, a: t[0].mean((2, 3), keepdim=True),
+    "Flatten": lambda t, a: t[0].flatten(a.get("axis", 1)),
+    "Gemm": _gemm,
+    "MaxPool": lambda t, a: F.max_pool2d(t[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), a.get("pads", [0, 0])[:2]),
+}
