@@ -7,9 +7,10 @@ import type { FaceDetector } from './detector/index.js';
 import { FerkitError, describeValue, numberIn, oneOf, optionalBoolean, optionsObject } from './errors.js';
 import { type AlignOptions, assertRawImage, faceCropWindow, sampleGray, wholeImageWindow } from './image.js';
 import {
-  type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities, valenceOf,
+  type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities,
 } from './labels.js';
 import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from './types.js';
+import { valenceCategory, valenceScore } from './valence.js';
 
 /** Options fixed when the analyzer is created. */
 export interface PipelineOptions {
@@ -46,12 +47,14 @@ export interface Pipeline {
  */
 export function toFaceAnalysis(face: FaceDetection, probabilities: ExpressionProbabilities, labels: LabelSetId = '7'): FaceAnalysis {
   const top = argmax(probabilities);
+  const score = valenceScore(probabilities);
   const result: FaceAnalysis = {
     ...face,
     probabilities,
     label: top.label,
     labelScore: top.score,
-    valence: valenceOf(probabilities),
+    valence: valenceCategory(score),
+    valenceScore: score,
   };
   if (labels !== '7') {
     const projected = projectProbabilities(probabilities, labels);

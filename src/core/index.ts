@@ -6,6 +6,7 @@
  */
 export * from './errors.js';
 export * from './labels.js';
+export * from './valence.js';
 export * from './types.js';
 export * from './image.js';
 export * from './metrics.js';

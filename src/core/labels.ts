@@ -100,11 +100,6 @@ export function argmax<T extends string>(probs: Record<T, number>): { label: T; 
   return { label, score };
 }
 
-/** Valence of a 7-class distribution: the argmax of its valence projection. */
-export function valenceOf(probs: ExpressionProbabilities): Valence {
-  return argmax(projectProbabilities(probs, 'valence')).label as Valence;
-}
-
 /** Numerically stable softmax of one row of logits. @returns probabilities in [0, 1] summing to 1. */
 export function softmax(logits: ArrayLike<number>): Float64Array {
   let max = -Infinity;

@@ -42,8 +42,10 @@ export interface FaceAnalysis extends FaceDetection {
   label: Expression;
   /** The probability of `label`, in [0, 1] (full precision, never rounded or capped). */
   labelScore: number;
-  /** Valence (argmax of the 3-class projection). */
+  /** Valence category of `valenceScore` (thresholds in `valence.ts`; not the argmax of the 3-class projection). */
   valence: Valence;
+  /** Expected valence `Σ p_c · v_c` over the 7 probabilities (values in `VALENCE_VALUES`), in [−1, 1]. */
+  valenceScore: number;
   /** When a label set other than '7' was asked for: the projected probabilities and their argmax. */
   projected?: { labelSet: LabelSetId; probabilities: Record<string, number>; label: string; score: number };
   /** Stable identity across frames (video mode only). */

@@ -20,6 +20,7 @@ import {
   argmax, projectProbabilities,
 } from './labels.js';
 import { type HysteresisOptions, LabelHysteresis, ProbabilityEma } from './smoothing.js';
+import { valenceCategory, valenceScore } from './valence.js';
 import { FaceTracker, type TrackerOptions } from './tracker.js';
 import type { Box, FaceAnalysis, FaceDetection, Keypoints, RawImage } from './types.js';
 import { KEYPOINT_NAMES } from './types.js';
@@ -72,8 +73,9 @@ export interface SmoothedExpression {
   /** Argmax of `probabilities` and its probability. */
   label: Expression;
   labelScore: number;
+  /** Valence category of `valenceScore` (see `valenceCategory` in valence.ts). */
   valence: Valence;
-  /** P(positive) − P(negative) of the valence projection of `probabilities`, in [−1, 1]. */
+  /** Expected valence of `probabilities` (see `valenceScore` in valence.ts), in [−1, 1]. */
   valenceScore: number;
 }
 
@@ -180,10 +182,6 @@ export function videoDetectorOptions(width: number, height: number): { model: Bl
   return { model: Math.max(width, height) <= AUTO_FRONT_MAX_SIDE ? 'front' : 'back', tiling: 'off' };
 }
 
-/** P(positive) − P(negative) of the valence projection of `p`, in [−1, 1]. */
-export function valenceScore(p: ExpressionProbabilities): number {
-  return p.happy + p.surprise - (p.angry + p.disgust + p.fear + p.sad);
-}
 
 /**
  * Accumulates time-weighted label shares, valence and probabilities. Each {@link add} covers `durationMs`.
@@ -450,13 +448,12 @@ export function createVideoAnalyzer(
       const projected = opts.labels === '7' ? probabilities : projectProbabilities(probabilities, opts.labels);
       const displayLabel = info.hysteresis ? info.hysteresis.update(projected, tMs) : argmax(projected).label;
       const v = valenceScore(probabilities);
-      const vProj = projectProbabilities(probabilities, 'valence');
       pending.push({ trackId: f.trackId, label: displayLabel, probabilities, valence: v });
       return {
         ...raw,
         trackId: f.trackId,
         boxSource: f.source,
-        smoothed: { probabilities, label: top.label, labelScore: top.score, valence: argmax(vProj).label as Valence, valenceScore: v },
+        smoothed: { probabilities, label: top.label, labelScore: top.score, valence: valenceCategory(v), valenceScore: v },
         displayLabel,
       };
     });

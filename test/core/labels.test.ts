@@ -1,7 +1,8 @@
 import { describe, expect, test } from 'vitest';
 import {
-  EXPRESSIONS, LABEL_SETS, LABEL_SET_IDS, argmax, projectProbabilities, softmax, toExpressionRecord, valenceOf,
+  EXPRESSIONS, LABEL_SETS, LABEL_SET_IDS, argmax, projectProbabilities, softmax, toExpressionRecord,
 } from '../../src/core/labels.js';
+import { valenceOf } from '../../src/core/valence.js';
 import { classificationReport } from '../../src/core/metrics.js';
 
 function randomProbs(seed: number) {
