@@ -18,3 +18,4 @@ export * from './analyzer.js';
 export * from './tracker.js';
 export * from './smoothing.js';
 export * from './video.js';
+export * from './explain.js';
