@@ -2,7 +2,8 @@
  * Temporal smoothing of per-face probabilities over video frames, driven by the caller's timestamps so that the
  * result does not depend on the frame rate:
  * - {@link ProbabilityEma}: an exponential moving average whose weight per update is `α = 1 − 2^(−Δt / halfLife)`;
- * - {@link LabelHysteresis}: a displayed label that switches only when a new label leads by a margin for a minimum dwell time;
+ * - {@link LabelHysteresis}: a displayed label that switches only when it has been beaten by a margin for a minimum dwell
+ *   time, or at once when its probability falls below a floor (then, if nothing reaches the floor, marked uncertain);
  * - {@link labelChangesPerSecond}: the flicker measure (label changes per second).
  * Small classes and pure functions; no module state.
  */
@@ -47,7 +48,7 @@ export class ProbabilityEma<K extends string = string> {
   private lastMs: number | null = null;
 
   /**
-   * @param halfLifeMs - half-life in ms, in [0, 3 600 000]; 0 = no smoothing.
+   * @param halfLifeMs - half-life in ms, in [0, 3 600 000]; 0 = no smoothing ({@link DEFAULT_SMOOTHING}`.halfLifeMs` in the video path).
    * @throws {FerkitError} `E_OPTION` for a bad half-life.
    */
   constructor(halfLifeMs: number) {
@@ -87,65 +88,112 @@ export class ProbabilityEma<K extends string = string> {
   }
 }
 
+/**
+ * Default smoothing of the video path (`createVideoAnalyzer`, `ferkit video`, the web app), chosen from the temporal
+ * benchmark (`bench/temporal.ts`, figures in `docs/temporal.md` and `results/temporal.json`).
+ */
+export const DEFAULT_SMOOTHING = Object.freeze({
+  /** Half-life of {@link ProbabilityEma}, ms. */
+  halfLifeMs: 400,
+  /** {@link HysteresisOptions.margin}. */
+  margin: 0.1,
+  /** {@link HysteresisOptions.minDwellMs}, ms. */
+  minDwellMs: 200,
+  /** {@link HysteresisOptions.floor}. */
+  floor: 0,
+});
+
 /** Options of {@link LabelHysteresis}. */
 export interface HysteresisOptions {
   /**
    * A challenger label must lead the displayed label by at least this much probability (in [0, 1]) to start
-   * replacing it. Default 0.1.
+   * replacing it. Default {@link DEFAULT_SMOOTHING}`.margin`.
    */
   margin?: number;
-  /** …and keep that lead for at least this many milliseconds (in [0, 60 000]). Default 200. `0` switches at once. */
+  /**
+   * …and the displayed label must stay beaten by that margin (by any label) for at least this many milliseconds
+   * (in [0, 60 000]) before it is replaced by the label leading at that moment. `0` switches at once.
+   * Default {@link DEFAULT_SMOOTHING}`.minDwellMs`.
+   */
   minDwellMs?: number;
+  /**
+   * Probability floor, in [0, 1]: a displayed label whose probability falls below it is replaced by the argmax at
+   * once (no margin, no dwell), and a displayed label below it is marked `uncertain` (which then only happens when no
+   * label reaches the floor). `0` turns the rule off. Default {@link DEFAULT_SMOOTHING}`.floor`.
+   */
+  floor?: number;
+}
+
+/** What {@link LabelHysteresis.decide} returns for one observation. */
+export interface HysteresisDecision<K extends string = string> {
+  /** The label to display. */
+  label: K;
+  /** Its probability in the record just fed, in [0, 1]. */
+  score: number;
+  /** `score < floor`: no label reaches the floor (the label is then the argmax). Always `false` when the floor is 0. */
+  uncertain: boolean;
+  /** Whether the displayed label changed with this observation (`false` on the first one). */
+  switched: boolean;
 }
 
 /**
- * The label to display, with hysteresis: it starts as the argmax of the first sample and switches to another label
- * only once that label's probability has exceeded the displayed label's by `margin` continuously for `minDwellMs`
- * (timed by the caller's timestamps). A one-frame blip therefore never changes the display.
+ * The label to display, with hysteresis: it starts as the argmax of the first sample. It is replaced by the leading
+ * label once it has been beaten by `margin` or more (by any label, not necessarily the same one) continuously for
+ * `minDwellMs` (timed by the caller's timestamps); a one-frame blip therefore never changes the display. When its
+ * probability falls below `floor`, it is replaced by the argmax at once. Rule: the displayed label's probability is
+ * ≥ `floor`, or no label reaches `floor`, the displayed label is the argmax, and the decision is `uncertain`.
  * Ties go to the earlier key, as in `argmax`.
  */
 export class LabelHysteresis<K extends string = string> {
   readonly margin: number;
   readonly minDwellMs: number;
+  readonly floor: number;
   private shown: K | null = null;
-  private challenger: K | null = null;
-  private challengeSinceMs = 0;
+  private losingSinceMs: number | null = null;
   private lastMs: number | null = null;
 
-  /** @throws {FerkitError} `E_OPTION` for a bad margin or dwell time. */
+  /** @throws {FerkitError} `E_OPTION` for a bad margin, dwell time or floor. */
   constructor(options: HysteresisOptions = {}) {
-    this.margin = numberIn('hysteresis.margin', options.margin ?? 0.1, 0, 1);
-    this.minDwellMs = numberIn('hysteresis.minDwellMs', options.minDwellMs ?? 200, 0, 60_000);
+    this.margin = numberIn('hysteresis.margin', options.margin ?? DEFAULT_SMOOTHING.margin, 0, 1);
+    this.minDwellMs = numberIn('hysteresis.minDwellMs', options.minDwellMs ?? DEFAULT_SMOOTHING.minDwellMs, 0, 60_000);
+    this.floor = numberIn('hysteresis.floor', options.floor ?? DEFAULT_SMOOTHING.floor, 0, 1);
   }
 
   /**
    * Feeds the probabilities observed at `tMs` (usually already smoothed) and returns the label to display.
    * @throws {FerkitError} `E_OPTION` if `tMs` does not increase.
+   * @throws {RangeError} for an empty record.
    */
   update(probs: Readonly<Record<K, number>>, tMs: number): K {
+    return this.decide(probs, tMs).label;
+  }
+
+  /**
+   * Like {@link update}, with the displayed label's probability and the floor verdict.
+   * @throws {FerkitError} `E_OPTION` if `tMs` does not increase.
+   * @throws {RangeError} for an empty record.
+   */
+  decide(probs: Readonly<Record<K, number>>, tMs: number): HysteresisDecision<K> {
     checkTime('LabelHysteresis.update', tMs, this.lastMs);
     this.lastMs = tMs;
     let best: K | null = null;
     for (const k of Object.keys(probs) as K[]) if (best === null || probs[k] > probs[best]) best = k;
     if (best === null) throw new RangeError('LabelHysteresis.update: empty probability record');
-    if (this.shown === null || !(this.shown in probs)) {
+    const before = this.shown;
+    if (this.shown === null || !(this.shown in probs) || (probs[this.shown] < this.floor && best !== this.shown)) {
       this.shown = best;
-      this.challenger = null;
-      return best;
+      this.losingSinceMs = null;
+    } else if (best === this.shown || probs[best] - probs[this.shown] < this.margin) {
+      this.losingSinceMs = null;
+    } else {
+      this.losingSinceMs ??= tMs;
+      if (tMs - this.losingSinceMs >= this.minDwellMs) {
+        this.shown = best;
+        this.losingSinceMs = null;
+      }
     }
-    if (best === this.shown || probs[best] - probs[this.shown] < this.margin) {
-      this.challenger = null;
-      return this.shown;
-    }
-    if (this.challenger !== best) {
-      this.challenger = best;
-      this.challengeSinceMs = tMs;
-    }
-    if (tMs - this.challengeSinceMs >= this.minDwellMs) {
-      this.shown = best;
-      this.challenger = null;
-    }
-    return this.shown;
+    const score = probs[this.shown];
+    return { label: this.shown, score, uncertain: score < this.floor, switched: before !== null && before !== this.shown };
   }
 
   /** The label shown now, or `null` before the first update. */

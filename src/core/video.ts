@@ -19,7 +19,8 @@ import {
   EXPRESSIONS, LABEL_SET_IDS, LABEL_SETS, type Expression, type ExpressionProbabilities, type LabelSetId, type Valence,
   argmax, projectProbabilities,
 } from './labels.js';
-import { type HysteresisOptions, LabelHysteresis, ProbabilityEma } from './smoothing.js';
+import { type Baseline, BaselineEstimator, relativeToBaseline } from './baseline.js';
+import { DEFAULT_SMOOTHING, type HysteresisOptions, LabelHysteresis, ProbabilityEma } from './smoothing.js';
 import { valenceCategory, valenceScore } from './valence.js';
 import { FaceTracker, type TrackerOptions } from './tracker.js';
 import type { Box, FaceAnalysis, FaceDetection, Keypoints, RawImage } from './types.js';
@@ -44,15 +45,40 @@ export interface VideoAnalyzerOptions {
   /** Track association and motion model. */
   tracker?: TrackerOptions;
   smoothing?: {
-    /** Half-life of the probability EMA in ms, in [0, 3 600 000]; 0 = no smoothing. Default 400. */
+    /** Half-life of the probability EMA in ms, in [0, 3 600 000]; 0 = no smoothing. Default {@link DEFAULT_SMOOTHING}`.halfLifeMs`. */
     halfLifeMs?: number;
-    /** Hysteresis of the displayed label (margin 0.1, dwell 200 ms by default); `false` = the smoothed argmax. */
+    /**
+     * Hysteresis of the displayed label: margin, dwell time and probability floor ({@link DEFAULT_SMOOTHING} by
+     * default, see `docs/temporal.md`); `false` = the smoothed argmax (then `displayUncertain` still uses the
+     * default floor).
+     */
     hysteresis?: HysteresisOptions | false;
   };
   /** Label set of the displayed label, the shares and each face's `projected` field. Default '7'. */
   labels?: LabelSetId;
+  /**
+   * Per-person neutral baseline, opt-in (method in `src/core/baseline.ts` and `docs/temporal.md`): once a track is
+   * calibrated, its raw probabilities are also given relative to its own resting distribution (`relative`), and the
+   * smoothing, the displayed label and the summary's shares follow the relative probabilities. Off by default.
+   */
+  baseline?: VideoBaselineOptions;
   /** Crop geometry before classification (as in the image pipeline). */
   align?: AlignOptions;
+}
+
+/** The `baseline` option of {@link VideoAnalyzerOptions}. */
+export interface VideoBaselineOptions {
+  /**
+   * Calibration window in seconds, in (0, 3600]: with `auto`, a track is calibrated on its first `seconds`; an explicit
+   * {@link VideoAnalyzer.calibrateBaseline} uses the track's last `seconds`.
+   */
+  seconds: number;
+  /** Calibrate each track automatically once it is `seconds` old (default true); `false`: only on `calibrateBaseline`. */
+  auto?: boolean;
+  /** Shrinkage λ of the baseline towards uniform, in [0, 1). Default 0.1. */
+  shrinkage?: number;
+  /** Resting distribution the baseline is mapped onto. Default `NEUTRAL_REFERENCE` (src/core/baseline.ts). */
+  reference?: ExpressionProbabilities;
 }
 
 /** Options after validation and defaults. */
@@ -64,6 +90,8 @@ export interface ResolvedVideoAnalyzerOptions {
   hysteresis: Required<HysteresisOptions> | false;
   labels: LabelSetId;
   align: AlignOptions;
+  /** `null`: no baseline. */
+  baseline: Required<VideoBaselineOptions> | null;
 }
 
 /** A track's probabilities after smoothing. */
@@ -87,6 +115,33 @@ export interface TrackedFace extends FaceAnalysis {
   smoothed: SmoothedExpression;
   /** The label to show, in the analyzer's label set: hysteresis (when on) over the smoothed probabilities. */
   displayLabel: string;
+  /** The smoothed probability of `displayLabel` (in the analyzer's label set), in [0, 1]. */
+  displayScore: number;
+  /**
+   * `displayScore` is below the hysteresis floor: no label reaches the floor, so `displayLabel` (then the smoothed
+   * argmax) should be shown as uncertain. A displayed label below the floor is never left unmarked.
+   */
+  displayUncertain: boolean;
+  /**
+   * With the `baseline` option: `null` until the track is calibrated, then this frame's raw probabilities relative to
+   * the track's baseline (`p·r/b`, renormalised), their argmax, and the baseline itself. From calibration on,
+   * `smoothed`, `displayLabel` and the summary follow these relative probabilities; `probabilities` stays raw.
+   * Absent without the option.
+   */
+  relative?: RelativeExpression | null;
+}
+
+/** A face's probabilities relative to its track's baseline. */
+export interface RelativeExpression {
+  /** Relative probabilities over the 7 expressions, in [0, 1], summing to 1. */
+  probabilities: ExpressionProbabilities;
+  label: Expression;
+  labelScore: number;
+  /** The track's baseline `b` (shrunk mean of its raw probabilities over the calibration window). */
+  baseline: ExpressionProbabilities;
+  /** Time of the calibration and the span of observations it averaged, ms. */
+  calibratedAtMs: number;
+  windowMs: { from: number; to: number; samples: number };
 }
 
 /** Result for one frame (plain data). */
@@ -131,6 +186,8 @@ export interface TrackSummary extends ExpressionTime {
   /** Timestamps of the track's first and last frame, ms. */
   firstMs: number;
   lastMs: number;
+  /** With the `baseline` option: the track's baseline (null: not calibrated). Absent without the option. */
+  baseline?: ExpressionProbabilities | null;
 }
 
 /** The whole video so far. */
@@ -172,6 +229,14 @@ export interface VideoAnalyzer {
    * @throws {FerkitError} `E_OPTION` for a bad half-life.
    */
   setHalfLife(halfLifeMs: number): void;
+  /**
+   * "Calibrate now": sets the baseline of one live track (or of every live track) from its last `baseline.seconds` of
+   * raw probabilities; later frames report `relative` probabilities against it. Replaces an earlier baseline.
+   * @param trackId - a live track's id; default: every live track.
+   * @returns the ids calibrated (empty when the track is not live or has no observation yet).
+   * @throws {FerkitError} `E_MODE` when the analyzer was created without the `baseline` option.
+   */
+  calibrateBaseline(trackId?: number): number[];
 }
 
 /**
@@ -253,7 +318,7 @@ export class ExpressionTally {
 
 /** Validates `options` and fills in defaults. @throws {FerkitError} `E_OPTION` naming the first bad option. */
 export function resolveVideoAnalyzerOptions(options: VideoAnalyzerOptions = {}): Readonly<ResolvedVideoAnalyzerOptions> {
-  const known = new Set(['detectEvery', 'redetectShift', 'tracker', 'smoothing', 'labels', 'align']);
+  const known = new Set(['detectEvery', 'redetectShift', 'tracker', 'smoothing', 'labels', 'align', 'baseline']);
   for (const k of Object.keys(options)) {
     if (!known.has(k)) throw new FerkitError('E_OPTION', `unknown video analyzer option '${k}' (known: ${[...known].join(', ')})`);
   }
@@ -263,17 +328,30 @@ export function resolveVideoAnalyzerOptions(options: VideoAnalyzerOptions = {}):
   let hysteresis: Required<HysteresisOptions> | false = false;
   if (h !== false) {
     const probe = new LabelHysteresis(h ?? {}); // validates
-    hysteresis = { margin: probe.margin, minDwellMs: probe.minDwellMs };
+    hysteresis = { margin: probe.margin, minDwellMs: probe.minDwellMs, floor: probe.floor };
   }
   const tracker: Required<TrackerOptions> = { ...new FaceTracker(options.tracker ?? {}).options }; // validates, fills defaults
+  let baseline: Required<VideoBaselineOptions> | null = null;
+  if (options.baseline !== undefined) {
+    const b = options.baseline;
+    if (b === null || typeof b !== 'object') throw new FerkitError('E_OPTION', `baseline must be an object like { seconds: 5 }, got ${String(b)}`);
+    for (const k of Object.keys(b)) {
+      if (!['seconds', 'auto', 'shrinkage', 'reference'].includes(k)) throw new FerkitError('E_OPTION', `unknown baseline option '${k}' (known: seconds, auto, shrinkage, reference)`);
+    }
+    const seconds = numberIn('baseline.seconds', b.seconds, 0.001, 3600);
+    if (b.auto !== undefined && typeof b.auto !== 'boolean') throw new FerkitError('E_OPTION', `baseline.auto must be true or false, got ${String(b.auto)}`);
+    const probe = new BaselineEstimator({ windowMs: seconds * 1000, shrinkage: b.shrinkage, reference: b.reference }); // validates
+    baseline = { seconds, auto: b.auto ?? true, shrinkage: probe.shrinkage, reference: { ...probe.reference } };
+  }
   return Object.freeze({
     detectEvery,
     redetectShift: numberIn('redetectShift', options.redetectShift ?? 0.25, 0, 100),
     tracker,
-    halfLifeMs: numberIn('smoothing.halfLifeMs', options.smoothing?.halfLifeMs ?? 400, 0, 3_600_000),
+    halfLifeMs: numberIn('smoothing.halfLifeMs', options.smoothing?.halfLifeMs ?? DEFAULT_SMOOTHING.halfLifeMs, 0, 3_600_000),
     hysteresis,
     labels: oneOf('labels', options.labels ?? '7', LABEL_SET_IDS),
     align: { ...options.align },
+    baseline,
   });
 }
 
@@ -284,6 +362,9 @@ interface TrackInfo {
   tally: ExpressionTally;
   firstMs: number;
   lastMs: number;
+  /** Raw probabilities over the calibration window (with the `baseline` option). */
+  estimator: BaselineEstimator | null;
+  baseline: { b: Baseline; atMs: number } | null;
 }
 
 /** An observation waiting for the next frame's timestamp to know how long it lasted. */
@@ -356,6 +437,7 @@ export function createVideoAnalyzer(
 
   const summarise = (id: number, info: TrackInfo, tally: ExpressionTally = info.tally): TrackSummary => ({
     trackId: id, firstMs: info.firstMs, lastMs: info.lastMs, ...tally.result(),
+    ...(opts.baseline ? { baseline: info.baseline?.b.probabilities ?? null } : {}),
   });
 
   const analyzeNow = async (image: RawImage, tMs: number): Promise<VideoFrameAnalysis> => {
@@ -439,14 +521,35 @@ export function createVideoAnalyzer(
           tally: new ExpressionTally(opts.labels),
           firstMs: tMs,
           lastMs: tMs,
+          estimator: opts.baseline ? new BaselineEstimator({ windowMs: opts.baseline.seconds * 1000, shrinkage: opts.baseline.shrinkage, reference: opts.baseline.reference }) : null,
+          baseline: null,
         };
         infos.set(f.trackId, info);
       }
       info.lastMs = tMs;
-      const probabilities = info.ema.update(raw.probabilities, tMs);
+      let relative: RelativeExpression | null = null;
+      if (info.estimator && opts.baseline) {
+        info.estimator.add(raw.probabilities, tMs);
+        if (!info.baseline && opts.baseline.auto && tMs - info.firstMs >= opts.baseline.seconds * 1000) {
+          info.baseline = { b: info.estimator.estimate()!, atMs: tMs };
+        }
+        if (info.baseline) {
+          const rel = relativeToBaseline(raw.probabilities, info.baseline.b.probabilities, opts.baseline.reference);
+          const top = argmax(rel);
+          const { b, atMs } = info.baseline;
+          relative = {
+            probabilities: rel, label: top.label, labelScore: top.score, baseline: b.probabilities, calibratedAtMs: atMs,
+            windowMs: { from: b.fromMs, to: b.toMs, samples: b.samples },
+          };
+        }
+      }
+      const probabilities = info.ema.update(relative ? relative.probabilities : raw.probabilities, tMs);
       const top = argmax(probabilities);
       const projected = opts.labels === '7' ? probabilities : projectProbabilities(probabilities, opts.labels);
-      const displayLabel = info.hysteresis ? info.hysteresis.update(projected, tMs) : argmax(projected).label;
+      const shown = info.hysteresis ? info.hysteresis.decide(projected, tMs) : null;
+      const displayLabel = shown ? shown.label : argmax(projected).label;
+      const displayScore = (projected as Record<string, number>)[displayLabel] ?? 0;
+      const floor = opts.hysteresis ? opts.hysteresis.floor : DEFAULT_SMOOTHING.floor;
       const v = valenceScore(probabilities);
       pending.push({ trackId: f.trackId, label: displayLabel, probabilities, valence: v });
       return {
@@ -455,6 +558,9 @@ export function createVideoAnalyzer(
         boxSource: f.source,
         smoothed: { probabilities, label: top.label, labelScore: top.score, valence: valenceCategory(v), valenceScore: v },
         displayLabel,
+        displayScore,
+        displayUncertain: displayScore < floor,
+        ...(opts.baseline ? { relative } : {}),
       };
     });
     if (out.length > 0) framesWithFaces++;
@@ -502,6 +608,18 @@ export function createVideoAnalyzer(
         tracks,
         overall: all.result(),
       };
+    },
+    calibrateBaseline(trackId) {
+      if (!opts.baseline) throw new FerkitError('E_MODE', 'calibrateBaseline needs the baseline option, e.g. createVideoAnalyzer(pipeline, { baseline: { seconds: 5, auto: false } })');
+      const done: number[] = [];
+      for (const [id, info] of infos) {
+        if (trackId !== undefined && id !== trackId) continue;
+        const b = info.estimator?.estimate();
+        if (!b) continue;
+        info.baseline = { b, atMs: info.lastMs };
+        done.push(id);
+      }
+      return done;
     },
     setHalfLife(ms) {
       halfLifeMs = numberIn('halfLifeMs', ms, 0, 3_600_000);

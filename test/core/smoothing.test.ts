@@ -4,7 +4,7 @@
  */
 import { describe, expect, test } from 'vitest';
 import { EXPRESSIONS, type ExpressionProbabilities } from '../../src/core/labels.js';
-import { LabelHysteresis, ProbabilityEma, emaAlpha, labelChangesPerSecond } from '../../src/core/smoothing.js';
+import { DEFAULT_SMOOTHING, LabelHysteresis, ProbabilityEma, emaAlpha, labelChangesPerSecond } from '../../src/core/smoothing.js';
 
 /** A distribution with `happy = h`, `neutral = 1 − h`, everything else 0. */
 const dist = (h: number): ExpressionProbabilities =>
@@ -119,7 +119,7 @@ describe('ProbabilityEma', () => {
 
 describe('LabelHysteresis', () => {
   test('a one-frame blip does not change the displayed label (the raw argmax flips twice)', () => {
-    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 200 });
+    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 200, floor: 0 });
     const shown: string[] = [];
     const argmaxes: string[] = [];
     for (let i = 0; i < 30; i++) {
@@ -132,7 +132,7 @@ describe('LabelHysteresis', () => {
   });
 
   test('a lasting change switches once the lead has held for the dwell time', () => {
-    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 200 });
+    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 200, floor: 0 });
     const shown: string[] = [];
     for (let i = 0; i < 40; i++) shown.push(h.update(i < 20 ? dist(0.8) : dist(0.2), i * 40));
     // neutral leads from frame 20 (800 ms); it has led for 200 ms at frame 25 (1000 ms)
@@ -141,14 +141,14 @@ describe('LabelHysteresis', () => {
   });
 
   test('a lead below the margin never switches the label', () => {
-    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 0 });
+    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 0, floor: 0 });
     h.update(dist(0.6), 0);
     for (let i = 1; i < 50; i++) expect(h.update(dist(0.47), i * 40)).toBe('happy'); // neutral leads by 0.06
     expect(h.update(dist(0.4), 2000)).toBe('neutral'); // lead 0.2, no dwell
   });
 
   test('a challenge that lapses restarts its dwell clock', () => {
-    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 120 });
+    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 120, floor: 0 });
     h.update(dist(0.9), 0);
     expect(h.update(dist(0.1), 40)).toBe('happy');
     expect(h.update(dist(0.1), 80)).toBe('happy');
@@ -158,8 +158,66 @@ describe('LabelHysteresis', () => {
     expect(h.update(dist(0.1), 280)).toBe('neutral'); // 120 ms after 160
   });
 
+  test('the dwell clock counts the time the shown label is beaten, whichever label beats it', () => {
+    // happy is shown; then sad and angry take turns on top, each leading happy by far more than the margin.
+    // The old rule restarted the clock at every change of challenger and kept "happy" forever.
+    const h = new LabelHysteresis<string>({ margin: 0.1, minDwellMs: 200, floor: 0 });
+    const rec = (happy: number, sad: number, angry: number): Record<string, number> => ({ happy, sad, angry, neutral: 1 - happy - sad - angry });
+    expect(h.update(rec(0.8, 0.1, 0.1), 0)).toBe('happy');
+    const shown: string[] = [];
+    for (let i = 1; i <= 8; i++) shown.push(h.update(i % 2 ? rec(0.1, 0.5, 0.4) : rec(0.1, 0.4, 0.5), i * 40));
+    // beaten from 40 ms; 200 ms later (frame 6, 240 ms) the leader at that moment (angry) is shown
+    expect(shown.slice(0, 5)).toEqual(['happy', 'happy', 'happy', 'happy', 'happy']);
+    expect(shown[5]).toBe('angry');
+  });
+
+  test('floor: a shown label whose probability falls below the floor is replaced by the argmax at once', () => {
+    const h = new LabelHysteresis<string>({ margin: 0.3, minDwellMs: 10_000, floor: 0.3 });
+    expect(h.update(dist(0.9), 0)).toBe('happy');
+    expect(h.update(dist(0.35), 40)).toBe('happy'); // neutral leads by 0.3 but the dwell has not passed; happy ≥ floor
+    const d = h.decide(dist(0.25), 80); // happy below the floor: replaced at once despite margin and dwell
+    expect(d).toEqual({ label: 'neutral', score: 0.75, uncertain: false, switched: true });
+  });
+
+  test('floor rule on a long random sequence: a displayed label below the floor is always the argmax and marked uncertain', () => {
+    let seed = 11;
+    const rand = (): number => ((seed = (seed * 1103515245 + 12345) % 2147483648) / 2147483648);
+    const floor = 0.3;
+    const h = new LabelHysteresis<string>({ margin: 0.15, minDwellMs: 300, floor });
+    const ema = new ProbabilityEma<string>(100);
+    let below = 0;
+    let switches = 0;
+    for (let i = 0; i < 5000; i++) {
+      const w = EXPRESSIONS.map(() => rand() ** 8);
+      const sum = w.reduce((a, b) => a + b, 0);
+      const p = ema.update(Object.fromEntries(EXPRESSIONS.map((e, k) => [e, w[k]! / sum])), i * 66);
+      const d = h.decide(p, i * 66);
+      expect(d.score).toBe(p[d.label]);
+      if (d.switched) switches++;
+      if (d.score < floor) {
+        below++;
+        expect(d.uncertain).toBe(true);
+        expect(d.score).toBe(Math.max(...Object.values(p)));
+      } else {
+        expect(d.uncertain).toBe(false);
+      }
+    }
+    // the sequence does exercise both branches
+    expect(below).toBeGreaterThan(50);
+    expect(below).toBeLessThan(4950);
+    expect(switches).toBeGreaterThan(10);
+  });
+
+  test('floor 0 never marks a label uncertain; defaults come from DEFAULT_SMOOTHING', () => {
+    const h = new LabelHysteresis<string>({ floor: 0 });
+    expect(h.decide(dist(0.1), 0).uncertain).toBe(false);
+    const d = new LabelHysteresis<string>();
+    expect([d.margin, d.minDwellMs, d.floor]).toEqual([DEFAULT_SMOOTHING.margin, DEFAULT_SMOOTHING.minDwellMs, DEFAULT_SMOOTHING.floor]);
+  });
+
   test('BAD INPUT: margin outside [0, 1] is E_OPTION', () => {
     expect(() => new LabelHysteresis({ margin: 2 })).toThrow(expect.objectContaining({ code: 'E_OPTION', message: expect.stringMatching(/margin/) }));
+    expect(() => new LabelHysteresis({ floor: -0.1 })).toThrow(expect.objectContaining({ code: 'E_OPTION', message: expect.stringMatching(/floor/) }));
   });
 });
 
