@@ -10,6 +10,7 @@ export * from './valence.js';
 export * from './types.js';
 export * from './image.js';
 export * from './metrics.js';
+export * from './calibration.js';
 export * from './model-card.js';
 export * from './runtime.js';
 export * from './classifier/expression.js';

@@ -4,6 +4,7 @@
  * where the weights came from and how well they did. Loading checks the bytes and I/O against it.
  */
 import { FerkitError } from './errors.js';
+import type { TemperatureCalibration } from './calibration.js';
 import { EXPRESSIONS } from './labels.js';
 
 /** The card of an expression classifier (see `training/ferkit_train/export.py`). */
@@ -34,6 +35,8 @@ export interface ExpressionModelCard {
   selectedOn: string;
   metrics: Record<string, unknown>;
   training: Record<string, unknown>;
+  /** Temperature scaling fitted on held-out data; absent = uncalibrated (T = 1). */
+  calibration?: TemperatureCalibration;
 }
 
 /** Hex SHA-256 with Web Crypto (`globalThis.crypto.subtle`, in Node ≥ 20 and browsers). */
@@ -65,6 +68,10 @@ export async function checkExpressionCard(card: unknown, bytes: Uint8Array): Pro
   if (typeof c!.output?.name !== 'string' || !c!.output.name) bad(`output.name missing, got ${JSON.stringify(c!.output)}`);
   if (JSON.stringify(c!.labels) !== JSON.stringify(EXPRESSIONS)) {
     bad(`labels ${JSON.stringify(c!.labels)} differ from FER2013 order ${JSON.stringify(EXPRESSIONS)}`);
+  }
+  const t = c!.calibration?.temperature;
+  if (c!.calibration !== undefined && !(typeof t === 'number' && Number.isFinite(t) && t > 0)) {
+    bad(`calibration.temperature must be a number > 0, got ${JSON.stringify(t)}`);
   }
   const actual = await sha256Hex(bytes);
   if (actual !== c!.sha256) {

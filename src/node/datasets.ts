@@ -22,8 +22,11 @@ import type { ExpressionClassifier } from '../core/classifier/expression.js';
 import type { FaceDetector } from '../core/detector/index.js';
 import { FerkitError, oneOf } from '../core/errors.js';
 import { faceCropWindow, sampleGray, wholeImageWindow } from '../core/image.js';
-import { EXPRESSIONS, LABEL_SETS, projectProbabilities, type Expression, type LabelSetId } from '../core/labels.js';
-import { EvaluationAccumulator, CALIBRATION_BINS, type EvaluationMetrics } from '../core/metrics.js';
+import { EXPRESSIONS, LABEL_SETS, projectProbabilities, toExpressionRecord, type Expression, type LabelSetId } from '../core/labels.js';
+import { softmaxWithTemperature } from '../core/calibration.js';
+import {
+  CalibrationAccumulator, EvaluationAccumulator, CALIBRATION_BINS, expectedCalibrationError, type CalibrationBin, type EvaluationMetrics,
+} from '../core/metrics.js';
 import type { RawImage } from '../core/types.js';
 import { decodeImage, IMAGE_EXTENSIONS } from './decode.js';
 import { countInputs, expandInputs } from './inputs.js';
@@ -463,6 +466,11 @@ export interface DatasetEvaluation {
   skipped: SkippedSample[];
   /** `interrupted`: `shouldStop` ended the run early. */
   complete: boolean;
+  /**
+   * Calibration of the raw softmax (temperature 1), beside `metrics.ece` of the calibrated probabilities, when the
+   * classifier applies a temperature from its card; `null` when it does not (then the two are the same).
+   */
+  rawCalibration: { temperature: number; ece: number; calibration: CalibrationBin[] } | null;
   /** Wall time in ms, and scored images per second of wall time. */
   timing: { totalMs: number; imagesPerSecond: number };
 }
@@ -495,6 +503,13 @@ export async function evaluateDataset(
   const concurrency = options.concurrency ?? 8;
   const batchSize = options.batchSize ?? 64;
   const acc = new EvaluationAccumulator(labels, options.bins ?? CALIBRATION_BINS);
+  const temperature = classifier.temperature ?? 1;
+  const rawAcc = temperature !== 1 ? new CalibrationAccumulator(options.bins ?? CALIBRATION_BINS) : null;
+  const project = (p: Float64Array): number[] => {
+    const r = toExpressionRecord(p);
+    const q = labelSet === '7' ? r : projectProbabilities(r, labelSet);
+    return labels.map((l) => q[l as Expression] ?? 0);
+  };
   const counts: EvaluationCounts = { items: 0, scored: 0, noFace: 0, skipped: 0, droppedByMapping: {}, excludedByLabelSet: {} };
   const skipped: SkippedSample[] = [];
   const size = classifier.inputSize;
@@ -506,10 +521,16 @@ export async function evaluateDataset(
   let failure: unknown;
   const classify = (batch: { t: number; crop: Float32Array }[]): Promise<void> => {
     chain = chain.then(async () => {
-      const probs = await classifier.classify(batch.map((b) => b.crop));
-      probs.forEach((p, i) => {
-        const q = labelSet === '7' ? p : projectProbabilities(p, labelSet);
-        acc.add(batch[i]!.t, labels.map((l) => q[l as Expression] ?? 0));
+      const rows = await classifier.logits(batch.map((b) => b.crop));
+      rows.forEach((z, i) => {
+        const t = batch[i]!.t;
+        acc.add(t, project(softmaxWithTemperature(z, temperature)));
+        if (rawAcc) {
+          const q = project(softmaxWithTemperature(z, 1));
+          let pred = 0;
+          for (let j = 1; j < q.length; j++) if (q[j]! > q[pred]!) pred = j;
+          rawAcc.add(Math.min(1, q[pred]!), pred === t);
+        }
       });
     });
     return chain;
@@ -587,6 +608,7 @@ export async function evaluateDataset(
   const totalMs = performance.now() - started;
   return {
     labelSet, labels, metrics: acc.result(), counts, skipped, complete: !stopped,
+    rawCalibration: rawAcc ? { temperature, ece: expectedCalibrationError(rawAcc.result()), calibration: rawAcc.result() } : null,
     timing: { totalMs, imagesPerSecond: totalMs > 0 ? counts.scored / (totalMs / 1000) : 0 },
   };
 }

@@ -45,6 +45,8 @@ export interface EvaluationReport {
   hammingLoss: number;
   /** Expected calibration error on the max probability, `calibration.length` equal-width bins. */
   ece: number;
+  /** The same for the raw softmax (temperature 1) when the model applies a fitted temperature; `null` otherwise. */
+  rawCalibration: { temperature: number; ece: number; calibration: CalibrationBin[] } | null;
   perClass: ClassificationReport['perClass'];
   /** `confusion[true][predicted]` counts, in `labels` order. */
   confusion: number[][];
@@ -78,6 +80,7 @@ export function buildReport(
     macroF1: m.macroF1,
     hammingLoss: m.hammingLoss,
     ece: m.ece,
+    rawCalibration: evaluation.rawCalibration ?? null,
     perClass: m.perClass,
     confusion: m.confusion,
     noFace: m.unpredicted,
@@ -94,6 +97,10 @@ const pct = (x: number, digits = 1): string => `${(x * 100).toFixed(digits)}%`;
 const f3 = (x: number): string => x.toFixed(3);
 const seconds = (ms: number): string => `${(ms / 1000).toFixed(ms < 10_000 ? 2 : 1)} s`;
 const hasNoFace = (r: EvaluationReport): boolean => r.detect && r.noFace.some((x) => x > 0);
+/** ", raw softmax 0.063 before temperature 0.730" when the model is calibrated; "" otherwise. */
+const eceNote = (r: EvaluationReport): string => (r.rawCalibration
+  ? `, raw softmax ${f3(r.rawCalibration.ece)} before temperature ${r.rawCalibration.temperature.toFixed(3)}`
+  : ', uncalibrated (no temperature in the model card)');
 
 /**
  * Row-normalised fractions of the confusion matrix (row = true class, over its support incl. images without a face);
@@ -140,7 +147,7 @@ export function formatReportTable(r: EvaluationReport): string {
   out.push(`model ${r.model.id} (sha256 ${r.model.sha256.slice(0, 12)}…)`);
   out.push('');
   out.push(`  n ${r.n}   accuracy ${pct(r.accuracy)}   top-2 ${pct(r.top2Accuracy)}   macro-F1 ${f3(r.macroF1)}   `
-    + `Hamming loss ${f3(r.hammingLoss)}   ECE ${f3(r.ece)} (${r.calibration.length} bins)`);
+    + `Hamming loss ${f3(r.hammingLoss)}   ECE ${f3(r.ece)} (${r.calibration.length} bins)${eceNote(r)}`);
   out.push(`  ${r.counts.items} items in ${seconds(r.timing.totalMs)} (${r.timing.imagesPerSecond.toFixed(0)} images/s; model load ${seconds(r.timing.modelLoadMs)})`);
   for (const note of countNotes(r)) out.push(`  ${note}`);
   out.push('');
@@ -270,7 +277,18 @@ export function confusionSvg(r: EvaluationReport): string {
  * gap), and below it the share of samples per bin; the title gives the ECE.
  */
 export function reliabilitySvg(r: EvaluationReport): string {
-  const bins = r.calibration;
+  const n = r.calibration.reduce((a, b) => a + b.count, 0);
+  return reliabilityChartSvg(r.calibration, {
+    title: `Calibration: ${r.model.id} on ${datasetTitle(r)}`,
+    subtitle: `ECE ${f3(r.ece)} (${r.calibration.length} bins) · accuracy ${pct(r.accuracy)} · n = ${n} classified`,
+  });
+}
+
+/**
+ * A reliability diagram of any set of confidence bins (see {@link reliabilitySvg} for what it draws).
+ * @param text - the title line and the line under it (e.g. the ECE and sample count).
+ */
+export function reliabilityChartSvg(bins: readonly CalibrationBin[], text: { title: string; subtitle: string }): string {
   const width = 580;
   const left = 64;
   const plot = 440;
@@ -285,10 +303,10 @@ export function reliabilitySvg(r: EvaluationReport): string {
   const t: string[] = [];
   t.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${width}" height="${height}" viewBox="0 0 ${width} ${height}" ${FONT}>`);
   t.push(REPORT_MARK); // lets a later run recognise its own file (outputOwner)
-  t.push(`<title>Reliability diagram: ${esc(r.model.id)} on ${esc(datasetTitle(r))}, ECE ${f3(r.ece)}</title>`);
+  t.push(`<title>Reliability diagram: ${esc(text.title)}, ${esc(text.subtitle)}</title>`);
   t.push(`<rect width="${width}" height="${height}" fill="#ffffff"/>`);
-  t.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${esc(clip(`Calibration: ${r.model.id} on ${datasetTitle(r)}`, 60))}</text>`);
-  t.push(`<text x="${width / 2}" y="48" text-anchor="middle" font-size="13" fill="#333">ECE ${f3(r.ece)} (${bins.length} bins) · accuracy ${pct(r.accuracy)} · n = ${total} classified</text>`);
+  t.push(`<text x="${width / 2}" y="26" text-anchor="middle" font-size="17" font-weight="bold" fill="#111">${esc(clip(text.title, 60))}</text>`);
+  t.push(`<text x="${width / 2}" y="48" text-anchor="middle" font-size="13" fill="#333">${esc(text.subtitle)}</text>`);
   // legend, in a row above the plot
   const ly = 68;
   t.push(`<rect x="${x(0)}" y="${ly}" width="14" height="10" fill="#4292c6"/><text x="${x(0) + 19}" y="${ly + 9}" font-size="11" fill="#111">accuracy in the bin</text>`);
@@ -342,7 +360,7 @@ function headline(r: EvaluationReport): [string, string][] {
     ['top-2 accuracy', pct(r.top2Accuracy)],
     ['macro-F1', f3(r.macroF1)],
     ['Hamming loss', f3(r.hammingLoss)],
-    [`expected calibration error (${r.calibration.length} bins)`, f3(r.ece)],
+    [`expected calibration error (${r.calibration.length} bins)`, `${f3(r.ece)}${eceNote(r)}`],
     ['speed', `${r.timing.imagesPerSecond.toFixed(0)} images/s (${seconds(r.timing.totalMs)} for ${r.counts.items} items; model load ${seconds(r.timing.modelLoadMs)})`],
     ['model', `${r.model.id} (${r.model.source}), sha256 ${r.model.sha256}`],
     ['dataset', `${r.dataset.source} (${r.dataset.kind}${r.dataset.usage ? `, usage ${r.dataset.usage}` : ''}${r.dataset.preset ? `, preset ${r.dataset.preset}` : ''})`],

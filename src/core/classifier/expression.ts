@@ -2,7 +2,8 @@
  * Expression classifier: 48×48 grayscale face crops → softmax over the 7 FER2013 expressions.
  */
 import { FerkitError, numberIn } from '../errors.js';
-import { type ExpressionProbabilities, softmax, toExpressionRecord } from '../labels.js';
+import { softmaxWithTemperature } from '../calibration.js';
+import { type ExpressionProbabilities, toExpressionRecord } from '../labels.js';
 import { type ExpressionModelCard, checkExpressionCard } from '../model-card.js';
 import { type ModelSession, type OrtModule, type SessionOptions, createSession } from '../runtime.js';
 
@@ -24,15 +25,20 @@ export interface ExpressionClassifier {
   /** Input side in pixels (48 for ferkit's models). */
   readonly inputSize: number;
   /**
+   * The temperature `classify` divides the logits by: the card's `calibration.temperature` (fitted on held-out
+   * data), or 1 when the card has none or the classifier was created with `calibrated: false`.
+   */
+  readonly temperature: number;
+  /**
    * Classifies face crops.
    * @param crops - each `inputSize × inputSize` grayscale, values 0–255, row-major (from `sampleGray`).
    *   They are normalised with the card's mean/std and packed as float32 NCHW `[N, 1, s, s]`, at most
    *   `maxBatch` per run.
-   * @returns one probability record per crop, in [0, 1], summing to 1.
+   * @returns one probability record per crop, `softmax(logits / temperature)`: in [0, 1], summing to 1.
    * @throws {FerkitError} `E_IMAGE` if a crop has the wrong length; `E_INFERENCE` if the runtime fails.
    */
   classify(crops: readonly Float32Array[]): Promise<ExpressionProbabilities[]>;
-  /** Like `classify`, but returns the raw logits rows `[N][7]`. */
+  /** Like `classify`, but returns the raw logits rows `[N][7]` (before the temperature). */
   logits(crops: readonly Float32Array[]): Promise<Float32Array[]>;
   /** Releases the ONNX session; later calls reject with `E_INFERENCE`. */
   dispose(): Promise<void>;
@@ -44,6 +50,8 @@ export interface ClassifierOptions {
   maxBatch?: number;
   /** ONNX Runtime session options (threads, execution providers, log level), passed through unchanged. */
   session?: SessionOptions;
+  /** Apply the card's temperature scaling (default true); `false` gives the raw softmax. */
+  calibrated?: boolean;
 }
 
 /**
@@ -64,6 +72,7 @@ export async function createExpressionClassifier(
     await session.release();
     throw new FerkitError('E_MODEL_MISMATCH', `model ${c.id}: card names input '${c.input.name}' and output '${c.output.name}', the model has inputs [${session.inputNames.join(', ')}] and outputs [${session.outputNames.join(', ')}]`);
   }
+  const temperature = options.calibrated === false ? 1 : (c.calibration?.temperature ?? 1);
   const plane = size * size;
   const scale = 1 / c.input.std;
 
@@ -92,9 +101,10 @@ export async function createExpressionClassifier(
     id: c.id,
     card: c,
     inputSize: size,
+    temperature,
     logits,
     async classify(crops) {
-      return (await logits(crops)).map((row) => toExpressionRecord(softmax(row)));
+      return (await logits(crops)).map((row) => toExpressionRecord(softmaxWithTemperature(row, temperature)));
     },
     dispose: () => session.release(),
   };
