@@ -53,9 +53,26 @@ export function makeY4m(src: string, dir: string, fps = 30): string {
   return out;
 }
 
+/**
+ * Makes a 640×480 Y4M with two faces side by side: two 320×480 portrait crops around the face of `src` (596×336
+ * talking-head clip: face around x 220–440), the right one mirrored and started 2 s later, joined with ffmpeg's hstack.
+ * @returns the Y4M path inside `dir`.
+ */
+export function makeTwoFaceY4m(src: string, dir: string, fps = 30): string {
+  const out = join(dir, 'camera-two-faces.y4m');
+  const half = `crop=224:336:200:0,scale=320:480,fps=${fps}`;
+  execFileSync('ffmpeg', [
+    '-v', 'error', '-y', '-i', src, '-ss', '2', '-i', src,
+    '-filter_complex', `[0:v]${half}[a];[1:v]${half},hflip[b];[a][b]hstack=inputs=2,trim=duration=2.5[v]`,
+    '-map', '[v]', '-pix_fmt', 'yuv420p', out,
+  ]);
+  return out;
+}
+
 /** Launches headless Chromium with a fake camera playing `y4m` (or a denied/absent camera when `y4m` is null). */
 export async function launchChromium(
-  y4m: string | null, userDataDir: string, options: { denyCamera?: boolean; noCamera?: boolean } = {},
+  y4m: string | null, userDataDir: string,
+  options: { denyCamera?: boolean; noCamera?: boolean; viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark' } = {},
 ): Promise<BrowserContext> {
   const { chromium } = await import('playwright-core');
   const args = [
@@ -69,7 +86,9 @@ export async function launchChromium(
     executablePath: CHROMIUM,
     headless: true,
     args,
-    viewport: { width: 1360, height: 900 },
+    viewport: options.viewport ?? { width: 1360, height: 900 },
+    ...(options.viewport && options.viewport.width < 600 ? { isMobile: true, hasTouch: true, deviceScaleFactor: 2 } : {}),
+    colorScheme: options.colorScheme ?? 'dark',
     acceptDownloads: true,
   });
 }
@@ -79,6 +98,11 @@ export interface PageStats {
   ready: boolean; backend: string | null; threads: number | null; crossOriginIsolated: boolean;
   modelsReadyMs: number | null; cameraReadyMs: number | null; firstResultMs: number | null; firstFaceMs: number | null;
   frames: number; framesWithFace: number; fps: number; workerMs: number; lastLabels: string[]; errors: string[]; cameraError: string | null;
+  /** Every track id seen, in order of appearance. */
+  trackIds: number[];
+  /** Mean ms per stage over the last ~2 s (see web/src/main.ts). */
+  stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; roundTrip: number };
+  clockCutMs: number;
 }
 
 export const pageStats = (page: Page): Promise<PageStats> => page.evaluate('window.ferkitStats') as Promise<PageStats>;
@@ -101,7 +125,13 @@ export interface WebRig { server: StaticServer; context: BrowserContext; page: P
 
 /** Serves `dist/web` on 127.0.0.1 and opens the app in Chromium with the fake camera. */
 export async function openApp(
-  y4m: string | null, query = '', options: { denyCamera?: boolean; noCamera?: boolean; userDataDir?: string; initScript?: string } = {},
+  y4m: string | null, query = '',
+  options: {
+    denyCamera?: boolean; noCamera?: boolean; userDataDir?: string; initScript?: string;
+    viewport?: { width: number; height: number }; colorScheme?: 'light' | 'dark';
+    /** Called with the context before the page is opened (e.g. to route requests). */
+    beforeGoto?: (context: BrowserContext) => Promise<void>;
+  } = {},
 ): Promise<WebRig> {
   const server = await startStaticServer({ root: WEB_DIST, host: '127.0.0.1', port: 0 });
   const dir = options.userDataDir ?? mkdtempSync(join(tmpdir(), 'ferkit-chromium-'));
@@ -118,6 +148,7 @@ export async function openApp(
   page.on('pageerror', (e) => consoleLines.push(`pageerror: ${e.message}`));
   (page as Page & { consoleLines?: string[] }).consoleLines = consoleLines;
   if (options.initScript) await context.addInitScript(options.initScript);
+  if (options.beforeGoto) await options.beforeGoto(context);
   await page.goto(`${server.url}${query}`);
   return {
     server, context, page, dir,

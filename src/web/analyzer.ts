@@ -11,7 +11,7 @@ import { createPipeline, type Pipeline } from '../core/analyzer.js';
 import type { ImageAnalysis, RawImage } from '../core/types.js';
 import type { VideoAnalyzer } from '../core/video.js';
 import { createLiveAnalyzer, type LiveFrame, type LiveOptions } from './live.js';
-import { fetchClassifier, fetchDetectorModels, fetchManifest, type ModelLoadEvent, type ModelManifest } from './models.js';
+import { fetchClassifier, fetchDetectorModels, fetchManifest, type LoadStep, type ModelLoadEvent, type ModelManifest } from './models.js';
 import { configureOrtWeb, type OrtWebInfo, type OrtWebModule, type WebBackend } from './ort.js';
 
 /** Options of {@link createWebAnalyzer}; validated once. */
@@ -42,6 +42,9 @@ export interface WebAnalyzerInfo extends Omit<OrtWebInfo, 'sessionOptions'> {
   loadMs: number;
 }
 
+/** A camera frame's time per stage, ms (see {@link WorkerFrameTimings}'s `stages`). */
+export interface FrameStages { detect: number; crop: number; classifier: number; track: number }
+
 /** A loaded browser analyzer. Calls are queued per model, so they may be issued without waiting. */
 export interface WebAnalyzer {
   readonly info: WebAnalyzerInfo;
@@ -52,6 +55,8 @@ export interface WebAnalyzer {
    * @param tMs - the frame's capture time in ms (e.g. `performance.now()`), increasing from call to call.
    */
   analyzeFrame(image: RawImage, tMs: number): Promise<LiveFrame>;
+  /** {@link analyzeFrame}, with the frame's time per stage. */
+  analyzeFrameStages(image: RawImage, tMs: number): Promise<{ result: LiveFrame; stages: FrameStages }>;
   /** Analyses one photo (no tracking). `source` goes into the result. */
   analyzeImage(image: RawImage, source: string | null): Promise<ImageAnalysis>;
   /** Forgets all tracks (new IDs from 1). */
@@ -64,6 +69,35 @@ export interface WebAnalyzer {
 
 const baseOf = (): string => (typeof location === 'undefined' ? 'http://localhost/' : location.href);
 
+/** A classifier that remembers how long its last `classify` call took (ms). */
+function timedClassifier(c: ExpressionClassifier): ExpressionClassifier & { lastMs: number } {
+  const t: ExpressionClassifier & { lastMs: number } = {
+    id: c.id, card: c.card, inputSize: c.inputSize, temperature: c.temperature, lastMs: 0,
+    async classify(crops) {
+      const t0 = performance.now();
+      try {
+        return await c.classify(crops);
+      } finally {
+        t.lastMs = performance.now() - t0;
+      }
+    },
+    logits: (crops) => c.logits(crops),
+    dispose: () => c.dispose(),
+  };
+  return t;
+}
+
+/**
+ * One detector run on a blank frame and one classifier run on a blank crop: ONNX Runtime allocates and JIT-compiles on
+ * a session's first run (hundreds of ms in WASM), which would otherwise stall the first camera frames.
+ */
+async function warmUp(detector: FaceDetector, classifier: ExpressionClassifier): Promise<void> {
+  const w = 320;
+  const h = 240;
+  await detector.detect({ data: new Uint8ClampedArray(w * h * 4).fill(128), width: w, height: h, channels: 4 });
+  await classifier.classify([new Float32Array(classifier.inputSize * classifier.inputSize).fill(128)]);
+}
+
 /**
  * Sets up onnxruntime-web, fetches and checks the models, and returns a {@link WebAnalyzer}.
  * @param ort - `import * as ort from 'onnxruntime-web'`.
@@ -75,19 +109,35 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
   const wasmPaths = new URL(options.wasmPaths ?? './ort/', baseOf()).href;
   const liveOpts: FaceDetectorOptions = { model: 'front', tiling: 'off', ...options.liveDetector };
   const photoOpts: FaceDetectorOptions = { model: 'auto', ...options.photoDetector };
-  const runtime = await configureOrtWeb(ort, { wasmPaths, backend: options.backend, threads: options.threads });
+  const step = async <T>(name: LoadStep, run: () => Promise<T>): Promise<T> => {
+    const ts = performance.now();
+    options.onProgress?.({ type: 'step', step: name, state: 'start' });
+    const out = await run();
+    options.onProgress?.({ type: 'step', step: name, state: 'done', ms: performance.now() - ts });
+    return out;
+  };
   const fetchOpts = { onProgress: options.onProgress };
-  const manifest: ModelManifest = await fetchManifest(modelsUrl);
-  const { bytes, card } = await fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
-  const classifier = await createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 });
+  const liveModels = liveOpts.model === 'auto' || liveOpts.model === undefined ? (['front', 'back'] as const) : [liveOpts.model];
+  const [runtime, manifest] = await step('runtime', () => Promise.all([
+    configureOrtWeb(ort, { wasmPaths, backend: options.backend, threads: options.threads }),
+    fetchManifest(modelsUrl),
+  ]));
+  // Both downloads at once; the sessions are created one after the other (one WASM instance).
+  const classifierFetch = fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
+  const detectorFetch = fetchDetectorModels(modelsUrl, manifest as ModelManifest, liveModels, fetchOpts);
+  detectorFetch.catch(() => undefined); // awaited below; a rejection before then is not unhandled
+  const { bytes, card } = await classifierFetch;
+  const classifier = await step('classifier', () => createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 }));
+  const liveClassifier = timedClassifier(classifier);
   const cleanup: (() => Promise<void>)[] = [() => classifier.dispose()];
   let liveDetector: FaceDetector;
   let video: VideoAnalyzer;
   try {
-    const liveModels = liveOpts.model === 'auto' || liveOpts.model === undefined ? (['front', 'back'] as const) : [liveOpts.model];
-    liveDetector = await createFaceDetector(ort, await fetchDetectorModels(modelsUrl, manifest, liveModels, fetchOpts), liveOpts, runtime.sessionOptions);
+    const detBytes = await detectorFetch;
+    liveDetector = await step('detector', () => createFaceDetector(ort, detBytes, liveOpts, runtime.sessionOptions));
     cleanup.push(() => liveDetector.dispose());
-    video = createLiveAnalyzer({ detector: liveDetector, classifier }, { labels: options.labels, ...options.live });
+    await step('warmup', () => warmUp(liveDetector, classifier));
+    video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, { labels: options.labels, ...options.live });
   } catch (err) {
     await Promise.all(cleanup.map((f) => f()));
     throw err;
@@ -123,6 +173,13 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       alive();
       return video.analyzeFrame(image, tMs);
     },
+    async analyzeFrameStages(image, tMs) {
+      alive();
+      const result = await video.analyzeFrame(image, tMs);
+      const t = result.timingsMs;
+      const classifierMs = result.faces.length ? Math.min(liveClassifier.lastMs, t.classify) : 0;
+      return { result, stages: { detect: t.detect, crop: Math.max(0, t.classify - classifierMs), classifier: classifierMs, track: t.track } };
+    },
     async analyzeImage(image, source) {
       alive();
       return (await photos()).analyze(image, { source });
@@ -139,7 +196,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
         return;
       }
       // Anything else rebuilds the live analyzer (new track IDs), on top of the options given at init.
-      video = createLiveAnalyzer({ detector: liveDetector, classifier }, {
+      video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, {
         labels: options.labels, ...options.live, ...live,
         smoothing: { ...options.live?.smoothing, ...live.smoothing },
       });

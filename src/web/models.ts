@@ -22,11 +22,21 @@ export interface ModelManifest {
   files: Record<string, { sha256: string; bytes: number }>;
 }
 
-/** Loading progress, a union on `type`. Byte counts are of the file being fetched. */
+/** The loading steps that are not a file download, in the order they run. */
+export const LOAD_STEPS = ['runtime', 'classifier', 'detector', 'warmup'] as const;
+/**
+ * `runtime`: ONNX Runtime set up (its WASM is compiled with the first session); `classifier` / `detector`: ONNX
+ * sessions created from the fetched bytes; `warmup`: one detector and one classifier run on a blank frame, so that
+ * the first camera frame does not pay for it.
+ */
+export type LoadStep = (typeof LOAD_STEPS)[number];
+
+/** Loading progress, a union on `type`. Byte counts are of the file being fetched; `ms` is the step's duration. */
 export type ModelLoadEvent =
   | { type: 'fetch'; file: string; total: number | null }
   | { type: 'progress'; file: string; loaded: number; total: number | null }
-  | { type: 'ready'; file: string; bytes: number; fromCache: boolean };
+  | { type: 'ready'; file: string; bytes: number; fromCache: boolean }
+  | { type: 'step'; step: LoadStep; state: 'start' | 'done'; ms?: number };
 
 /** Options shared by the fetch helpers. */
 export interface FetchModelOptions {

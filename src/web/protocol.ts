@@ -19,8 +19,17 @@ export type WorkerRequest =
   | { type: 'live'; id: number; options: LiveOptions }
   | { type: 'dispose'; id: number };
 
-/** Time spent in the worker per frame, ms: reading pixels, and the pipeline (detect + classify + track). */
-export interface WorkerFrameTimings { grab: number; analyze: number }
+/**
+ * Time spent in the worker per frame, ms: `grab` (reading the pixels of the transferred frame) and `analyze` (the
+ * pipeline). For camera frames, `stages` splits `analyze`: `detect` (BlazeFace, 0 on frames where boxes were
+ * predicted), `crop` (face crops to the classifier's input), `classifier` (the ONNX run, all faces in one batch) and
+ * `track` (association and smoothing). The page adds the transfer time (its round trip minus the worker's time).
+ */
+export interface WorkerFrameTimings {
+  grab: number;
+  analyze: number;
+  stages?: { detect: number; crop: number; classifier: number; track: number };
+}
 
 /** Worker → page. */
 export type WorkerResponse =

@@ -81,8 +81,8 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
           closeFrame(req.frame);
         }
         const t1 = performance.now();
-        const result = await a.analyzeFrame(image, req.tMs);
-        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1 } });
+        const { result, stages } = await a.analyzeFrameStages(image, req.tMs);
+        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1, stages } });
         return;
       }
       case 'image': {

@@ -4,12 +4,15 @@
  */
 import uPlot from 'uplot';
 import 'uplot/dist/uPlot.min.css';
-import { EXPRESSION_COLORS } from './ui.js';
+import { EXPRESSION_COLORS, cssVar } from './ui.js';
 import type { Expression } from 'ferkit/web';
 
 export interface SeriesSpec { key: string; label: string; color: string; width?: number }
 
-const axisStyle = { stroke: '#9aa4b2', grid: { stroke: 'rgba(255,255,255,0.07)', width: 1 }, ticks: { stroke: 'rgba(255,255,255,0.15)', width: 1 } };
+/** Axis colours from the current theme (light or dark). */
+const axisStyle = (): { stroke: string; grid: { stroke: string; width: number }; ticks: { stroke: string; width: number } } => ({
+  stroke: cssVar('--muted', '#9da7b3'), grid: { stroke: cssVar('--grid', 'rgba(255,255,255,0.08)'), width: 1 }, ticks: { stroke: cssVar('--line', '#30363d'), width: 1 },
+});
 
 /** A line chart of several valence series over time, resized with its container. */
 export class ValenceChart {
@@ -43,8 +46,8 @@ export class ValenceChart {
         cursor: { show: false },
         scales: { x: { time: false }, y: { range: [-1, 1] } },
         axes: [
-          { ...axisStyle, label: this.opts.xLabel ?? 's', labelSize: 14, size: 34 },
-          { ...axisStyle, size: 50, values: (_u, v) => v.map((x) => (x > 0 ? `+${x}` : String(x))) },
+          { ...axisStyle(), label: this.opts.xLabel ?? 's', labelSize: 14, size: 34 },
+          { ...axisStyle(), size: 50, values: (_u, v) => v.map((x) => (x > 0 ? `+${x}` : String(x))) },
         ],
         series: [{}, ...series.map((s) => ({ label: s.spec.label, stroke: s.spec.color, width: s.spec.width ?? 1.5, spanGaps: false, points: { show: false } }))],
       }, data, this.host);
@@ -82,10 +85,10 @@ export function personTimeline(host: HTMLElement, xs: number[], values: number[]
     cursor: { show: false },
     scales: { x: { time: false, range: [0, Math.max(1, xMax)] }, y: { range: [-1, 1] } },
     axes: [
-      { ...axisStyle, size: 22, font: '10px sans-serif' },
-      { ...axisStyle, size: 30, font: '10px sans-serif', splits: () => [-1, 0, 1] },
+      { ...axisStyle(), size: 22, font: '10px sans-serif' },
+      { ...axisStyle(), size: 30, font: '10px sans-serif', splits: () => [-1, 0, 1] },
     ],
-    series: [{}, { stroke: '#e6edf3', width: 1.5, points: { show: false } }],
+    series: [{}, { stroke: cssVar('--text', '#e6edf3'), width: 1.5, points: { show: false } }],
     hooks: { draw: [strip] },
   }, [xs, values], host);
 }

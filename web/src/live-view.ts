@@ -4,7 +4,7 @@
  */
 import { EXPRESSIONS, type LiveFace, type LiveFrame } from 'ferkit/web';
 import { shownLabel } from './labels.js';
-import { EXPRESSION_COLORS, VALENCE_COLORS, el, pct, trackColor } from './ui.js';
+import { EXPRESSION_COLORS, VALENCE_COLORS, el, pct, swatch, textOn, trackChip, trackColor } from './ui.js';
 
 /** Draws `frame` over the video. `mirror` flips x (the video is shown mirrored, the text is not). */
 export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, frame: LiveFrame | null, mirror: boolean): void {
@@ -43,14 +43,40 @@ export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, 
     const ty = y - th < 0 ? y + bh + th : y;
     ctx.fillStyle = color;
     ctx.fillRect(x - 1.5 * dpr, ty - th, tw, th);
-    ctx.fillStyle = '#fff';
+    ctx.fillStyle = textOn(color);
     ctx.fillText(text, x + 4 * dpr, ty - 4 * dpr);
     ctx.fillStyle = EXPRESSION_COLORS[shown.label];
     ctx.fillRect(x, y + bh - 5 * dpr, bw * shown.score, 5 * dpr);
   }
 }
 
-interface Card { root: HTMLElement; label: HTMLElement; meta: HTMLElement; bars: Map<string, { fill: HTMLElement; value: HTMLElement }>; lastSeen: number }
+interface Card {
+  root: HTMLElement; label: HTMLElement; labelText: Text; labelSwatch: HTMLElement; meta: HTMLElement; badge: HTMLElement;
+  bars: Map<string, { fill: HTMLElement; value: HTMLElement }>; lastSeen: number;
+}
+
+/** A face's quality verdict, once the core provides one (`FaceAnalysis.quality`); null before that. */
+export function qualityOf(face: object): { status: string; reasons: readonly string[] } | null {
+  const q = (face as { quality?: { status?: unknown; reasons?: unknown } }).quality;
+  return q && typeof q.status === 'string' ? { status: q.status, reasons: Array.isArray(q.reasons) ? q.reasons.map(String) : [] } : null;
+}
+
+/** Sets a valence bar (centre = 0) to `score` in [−1, 1]. */
+export function setValenceBar(fill: HTMLElement, score: number): void {
+  const v = Math.max(-1, Math.min(1, score));
+  fill.style.left = `${50 + Math.min(0, v) * 50}%`;
+  fill.style.width = `${Math.abs(v) * 50}%`;
+  fill.style.background = v >= 0 ? VALENCE_COLORS.positive : VALENCE_COLORS.negative;
+}
+
+/** A valence bar element with its fill. */
+export function valenceBar(): { bar: HTMLElement; fill: HTMLElement } {
+  const bar = el('span', 'valence-bar');
+  bar.setAttribute('aria-hidden', 'true');
+  const fill = el('span');
+  bar.append(fill);
+  return { bar, fill };
+}
 
 /** Keeps one card per visible track, updated in place. */
 export class FaceCards {
@@ -65,11 +91,15 @@ export class FaceCards {
     const root = el('article', 'card');
     root.dataset.track = String(face.trackId);
     root.style.borderColor = trackColor(face.trackId);
+    root.setAttribute('aria-label', `Person ${face.trackId}`);
     const head = el('header');
-    const id = el('span', 'track', `Person ${face.trackId}`);
-    id.style.background = trackColor(face.trackId);
     const label = el('span', 'label');
-    head.append(id, label);
+    const labelSwatch = swatch(EXPRESSION_COLORS.neutral);
+    const labelText = document.createTextNode('');
+    label.append(labelSwatch, labelText);
+    const badge = el('span', 'badge', 'uncertain');
+    badge.hidden = true;
+    head.append(trackChip(face.trackId), badge, label);
     const meta = el('div', 'meta muted');
     const list = el('div', 'bars');
     const bars = new Map<string, { fill: HTMLElement; value: HTMLElement }>();
@@ -77,6 +107,7 @@ export class FaceCards {
       const row = el('div', 'bar-row');
       const name = el('span', 'bar-name', e);
       const track = el('span', 'bar-track');
+      track.setAttribute('aria-hidden', 'true');
       const fill = el('span', 'bar-fill');
       fill.style.background = EXPRESSION_COLORS[e];
       track.append(fill);
@@ -86,7 +117,7 @@ export class FaceCards {
       bars.set(e, { fill, value });
     }
     root.append(head, meta, list);
-    return { root, label, meta, bars, lastSeen: 0 };
+    return { root, label, labelText, labelSwatch, meta, badge, bars, lastSeen: 0 };
   }
 
   update(frame: LiveFrame, now: number): void {
@@ -100,12 +131,19 @@ export class FaceCards {
       card.root.classList.remove('stale');
       const s = face.smoothed;
       const shown = shownLabel(face);
-      card.label.textContent = `${shown.label} ${pct(shown.score)}`;
-      card.label.style.color = EXPRESSION_COLORS[shown.label];
-      card.meta.innerHTML = '';
-      const v = el('span', 'valence', s.valence);
-      v.style.color = VALENCE_COLORS[s.valence];
-      card.meta.append(v, ` · valence ${s.valenceScore >= 0 ? '+' : ''}${s.valenceScore.toFixed(2)} · this frame: ${face.label} · face ${Math.round(face.box.width)} px${face.boxSource === 'predicted' ? ' (predicted box)' : ''}`);
+      card.labelText.data = `${shown.label} ${pct(shown.score)}`;
+      card.labelSwatch.style.background = EXPRESSION_COLORS[shown.label];
+      const q = qualityOf(face);
+      const uncertain = q?.status === 'uncertain';
+      card.badge.hidden = !uncertain;
+      card.badge.title = uncertain ? `uncertain: ${q!.reasons.join(', ') || 'low confidence'}` : '';
+      card.badge.textContent = uncertain ? `uncertain${q!.reasons.length ? `: ${q!.reasons.join(', ')}` : ''}` : 'uncertain';
+      card.root.dataset.quality = q?.status ?? '';
+      card.meta.replaceChildren();
+      const v = el('span', 'valence', `${s.valence} ${s.valenceScore >= 0 ? '+' : ''}${s.valenceScore.toFixed(2)}`);
+      const { bar, fill } = valenceBar();
+      setValenceBar(fill, s.valenceScore);
+      card.meta.append('valence ', bar, v, ` · this frame: ${face.label} · face ${Math.round(face.box.width)} px${face.boxSource === 'predicted' ? ' (predicted box)' : ''}`);
       for (const e of EXPRESSIONS) {
         const b = card.bars.get(e)!;
         const p = s.probabilities[e];
@@ -118,6 +156,16 @@ export class FaceCards {
       if (now - card.lastSeen > 1500) this.cards.delete(id);
       else if (card.lastSeen !== now) card.root.classList.add('stale');
     }
+    this.render();
+  }
+
+  /** Removes every card (the camera stopped: nothing is live any more). */
+  clear(): void {
+    this.cards.clear();
+    this.render();
+  }
+
+  private render(): void {
     const wanted = [...this.cards.entries()].sort((a, b) => a[0] - b[0]).map(([, c]) => c.root);
     const current = [...this.host.children];
     if (wanted.length === 0) {

@@ -5,15 +5,17 @@
  */
 import './style.css';
 import {
-  cameraErrorMessage, checkBrowserSupport, connectAnalyzer, FerkitError,
+  BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, FerkitError, WEB_BACKENDS,
   type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
 } from 'ferkit/web';
 import { ValenceChart } from './charts.js';
+import { AnalysisClock } from './clock.js';
+import { LoadProgress } from './load-progress.js';
 import { FaceCards, drawOverlay } from './live-view.js';
 import { MonitorView } from './monitor-view.js';
 import { PhotosView } from './photos-view.js';
 import { RollingTimeline } from './timeline.js';
-import { byId, trackColor } from './ui.js';
+import { byId, cssVar, trackColor } from './ui.js';
 
 /** Figures the page exposes for tests and benchmarks (read with `page.evaluate(() => window.ferkitStats)`). */
 interface FerkitStats {
@@ -33,6 +35,12 @@ interface FerkitStats {
   /** mean worker time per frame over the last ~2 s (ms) */
   workerMs: number;
   lastLabels: string[];
+  /** Every track id seen since the page loaded, in order of appearance. */
+  trackIds: number[];
+  /** Mean ms per stage over the last ~2 s: worker stages, frame grab, and the transfer (round trip − worker time). */
+  stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; roundTrip: number };
+  /** Analysis-clock time cut out of pauses and stalls, ms (see clock.ts). */
+  clockCutMs: number;
   errors: string[];
   cameraError: string | null;
 }
@@ -82,8 +90,14 @@ interface AppState {
   activeTab: string;
   /** `performance.now()` of the last live-chart redraw (it is redrawn at most every 250 ms). */
   lastChart: number;
-  /** Arrival time and worker ms of the frames of the last ~2 s, for `stats.fps` and `stats.workerMs`. */
-  readonly recent: { t: number; ms: number }[];
+  /** Arrival time, worker ms and per-stage ms of the frames of the last ~2 s, for `stats`. */
+  readonly recent: { t: number; ms: number; stages: FerkitStats['stages'] }[];
+  /** The timestamps given to the worker's tracker (pauses and stalls cut out). */
+  readonly clock: AnalysisClock;
+  /** The loading steps shown under the video. */
+  readonly load: LoadProgress;
+  /** Page time each in-flight frame was sent (by analysis timestamp), for the transfer time. */
+  readonly sentAt: Map<number, number>;
   /** Frames sent to the worker and not answered yet (at most {@link MAX_IN_FLIGHT}). */
   inFlight: number;
   /** True while a frame is being grabbed from the video. */
@@ -92,15 +106,20 @@ interface AppState {
   running: boolean;
   /** The camera stream; null while the camera is off. */
   stream: MediaStream | null;
-  /** The timestamp (ms) of the last frame sent; each frame's is strictly greater than the one before. */
-  lastTMs: number;
 }
 
 function showBanner(s: AppState, kind: 'error' | 'warn' | 'info', html: string): void {
   const { banner } = s.el;
   banner.hidden = false;
   banner.className = `banner ${kind}`;
-  banner.innerHTML = html;
+  byId('banner-text').innerHTML = html;
+}
+
+/** Says `text` once to screen readers (a polite live region; the per-frame figures are not in one). */
+function announce(text: string): void {
+  const region = byId('announce');
+  region.textContent = '';
+  requestAnimationFrame(() => { region.textContent = text; });
 }
 
 function error(s: AppState, message: string): void {
@@ -109,10 +128,15 @@ function error(s: AppState, message: string): void {
 }
 
 // ---- tabs -----------------------------------------------------------------------------------------------------
-function selectTab(s: AppState, tab: string): void {
+function selectTab(s: AppState, tab: string, focus = false): void {
   s.activeTab = tab;
   s.el.app.className = `layout-${tab}`;
-  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) b.setAttribute('aria-selected', String(b.dataset.tab === tab));
+  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) {
+    const on = b.dataset.tab === tab;
+    b.setAttribute('aria-selected', String(on));
+    b.tabIndex = on ? 0 : -1;
+    if (on && focus) b.focus();
+  }
   byId('stage').hidden = tab === 'photos';
   byId('tab-live').hidden = tab !== 'live';
   byId('tab-live-chart').hidden = tab !== 'live';
@@ -132,14 +156,20 @@ function renderLiveChart(s: AppState): void {
   const d = s.views.timeline.data();
   s.views.liveChart.update(d.xs, [
     ...[...d.tracks.entries()].map(([id, values]) => ({ spec: { key: `t${id}`, label: `Person ${id}`, color: trackColor(id) }, values })),
-    { spec: { key: 'group', label: 'group', color: '#e6edf3', width: 3 }, values: d.group },
+    { spec: { key: 'group', label: 'group', color: cssVar('--text', '#e6edf3'), width: 3 }, values: d.group },
   ]);
 }
 
 // ---- status ---------------------------------------------------------------------------------------------------
-function onResult(s: AppState, frame: LiveFrame, timings: WorkerFrameTimings): void {
+function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings): void {
   const { stats, recent, views } = s;
   const now = performance.now();
+  // The tracker ran on analysis time; the session and charts get page time back.
+  const sent = s.sentAt.get(analysed.timestampMs) ?? now;
+  s.sentAt.delete(analysed.timestampMs);
+  const frame: LiveFrame = { ...analysed, timestampMs: s.clock.toPageMs(analysed.timestampMs) };
+  stats.clockCutMs = s.clock.cutMs;
+  if (!s.running) return; // the camera was stopped while this frame was in the worker
   stats.frames++;
   if (stats.firstResultMs === null) stats.firstResultMs = now;
   if (frame.faces.length) {
@@ -147,11 +177,18 @@ function onResult(s: AppState, frame: LiveFrame, timings: WorkerFrameTimings): v
     stats.firstFaceMs ??= now;
   }
   stats.lastLabels = frame.faces.map((f) => f.displayLabel);
-  recent.push({ t: now, ms: timings.grab + timings.analyze });
+  for (const f of frame.faces) if (!stats.trackIds.includes(f.trackId)) stats.trackIds.push(f.trackId);
+  const workerMs = timings.grab + timings.analyze;
+  const st = timings.stages ?? { detect: 0, crop: 0, classifier: 0, track: 0 };
+  const roundTrip = now - sent;
+  recent.push({ t: now, ms: workerMs, stages: { grab: timings.grab, ...st, transfer: Math.max(0, roundTrip - workerMs), roundTrip } });
   while (recent.length > 2 && recent[0]!.t < now - 2000) recent.shift();
   const span = recent.length > 1 ? recent[recent.length - 1]!.t - recent[0]!.t : 0;
   stats.fps = span > 0 ? ((recent.length - 1) * 1000) / span : 0;
   stats.workerMs = recent.reduce((a, r) => a + r.ms, 0) / recent.length;
+  for (const k of Object.keys(stats.stages) as (keyof FerkitStats['stages'])[]) {
+    stats.stages[k] = recent.reduce((a, r) => a + r.stages[k], 0) / recent.length;
+  }
   s.lastFrame = frame;
   views.timeline.push(frame);
   views.monitor.add(frame);
@@ -166,8 +203,15 @@ function onResult(s: AppState, frame: LiveFrame, timings: WorkerFrameTimings): v
   const fpsEl = byId('stat-fps');
   fpsEl.textContent = `${stats.fps.toFixed(1)} fps`;
   fpsEl.dataset.fps = stats.fps.toFixed(2);
-  byId('stat-ms').textContent = `${stats.workerMs.toFixed(0)} ms/frame`;
-  if (stats.frames === 1) byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
+  const msEl = byId('stat-ms');
+  msEl.textContent = `${stats.workerMs.toFixed(0)} ms/frame`;
+  msEl.title = `time in the worker per frame (last 2 s): detector ${stats.stages.detect.toFixed(1)} ms, crop ${stats.stages.crop.toFixed(1)} ms, `
+    + `classifier ${stats.stages.classifier.toFixed(1)} ms, tracking ${stats.stages.track.toFixed(1)} ms, frame grab ${stats.stages.grab.toFixed(1)} ms; `
+    + `transfer and queueing ${stats.stages.transfer.toFixed(1)} ms`;
+  if (stats.frames === 1) {
+    byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
+    announce('Analysing the camera.');
+  }
 }
 
 // ---- camera + frame loop --------------------------------------------------------------------------------------
@@ -193,8 +237,10 @@ async function tick(s: AppState): Promise<void> {
     s.grabbing = false;
     return; // e.g. the stream ended between the check and the grab
   }
-  const t = Math.max(performance.now(), s.lastTMs + 0.001);
-  s.lastTMs = t;
+  const sentAt = performance.now();
+  const t = s.clock.frame(sentAt);
+  s.sentAt.set(t, sentAt);
+  if (s.sentAt.size > 16) s.sentAt.delete(s.sentAt.keys().next().value!);
   s.grabbing = false;
   s.inFlight++;
   s.analyzer.analyzeFrame(bitmap, t)
@@ -233,9 +279,12 @@ async function startCamera(s: AppState): Promise<void> {
   s.stats.cameraReadyMs = performance.now();
   byId<HTMLButtonElement>('btn-camera').textContent = 'Stop camera';
   s.running = true;
+  s.load.camera('done');
+  announce('Camera on.');
   scheduleFrame(s);
 }
 
+/** Stops the camera and clears everything that looked live: overlay, face cards, fps and ms pills. */
 function stopCamera(s: AppState): void {
   s.running = false;
   for (const t of s.stream?.getTracks() ?? []) t.stop();
@@ -243,16 +292,36 @@ function stopCamera(s: AppState): void {
   s.el.video.srcObject = null;
   s.lastFrame = null;
   redrawOverlay(s);
+  s.views.cards.clear();
+  s.recent.length = 0;
+  s.stats.fps = 0;
+  s.stats.workerMs = 0;
+  const fpsEl = byId('stat-fps');
+  fpsEl.textContent = '– fps';
+  fpsEl.dataset.fps = '0';
+  byId('stat-ms').textContent = '– ms';
   byId<HTMLButtonElement>('btn-camera').textContent = 'Start camera';
+  announce('Camera off.');
 }
 
 // ---- wiring ---------------------------------------------------------------------------------------------------
 /** Hooks the banner, the tab buttons and the camera controls up to `s`. */
 function wireControls(s: AppState): void {
   const { banner, video, mirrorBox } = s.el;
-  banner.title = 'click to dismiss';
-  banner.addEventListener('click', () => { banner.hidden = true; });
-  for (const b of document.querySelectorAll<HTMLButtonElement>('[data-tab]')) b.addEventListener('click', () => selectTab(s, b.dataset.tab!));
+  byId('banner-close').addEventListener('click', () => { banner.hidden = true; });
+  banner.addEventListener('keydown', (e) => { if (e.key === 'Escape') banner.hidden = true; });
+  const tabs = [...document.querySelectorAll<HTMLButtonElement>('[data-tab]')];
+  for (const [i, b] of tabs.entries()) {
+    b.addEventListener('click', () => selectTab(s, b.dataset.tab!));
+    // Arrow keys move between tabs (and select them), Home/End go to the first/last (WAI-ARIA tabs pattern).
+    b.addEventListener('keydown', (e) => {
+      const to = e.key === 'ArrowRight' ? (i + 1) % tabs.length : e.key === 'ArrowLeft' ? (i - 1 + tabs.length) % tabs.length
+        : e.key === 'Home' ? 0 : e.key === 'End' ? tabs.length - 1 : -1;
+      if (to < 0) return;
+      e.preventDefault();
+      selectTab(s, tabs[to]!.dataset.tab!, true);
+    });
+  }
   byId('btn-camera').addEventListener('click', () => (s.stream ? stopCamera(s) : void startCamera(s)));
   mirrorBox.addEventListener('change', () => {
     video.classList.toggle('mirror', mirrorBox.checked);
@@ -268,6 +337,7 @@ function wireControls(s: AppState): void {
 
 // ---- start-up -------------------------------------------------------------------------------------------------
 function progressText(e: ModelLoadEvent): string {
+  if (e.type === 'step') return `${e.step}…`;
   if (e.type === 'ready') return `${e.file} ready${e.fromCache ? ' (cached)' : ''}`;
   if (e.type === 'fetch') return `loading ${e.file}…`;
   return `loading ${e.file} ${e.total ? `${Math.round((100 * e.loaded) / e.total)}%` : `${(e.loaded / 1e6).toFixed(1)} MB`}`;
@@ -285,24 +355,30 @@ async function boot(s: AppState): Promise<void> {
     return;
   }
   const backendEl = byId('stat-backend');
+  s.load.camera('start');
   const camera = startCamera(s);
   const worker = new Worker(new URL('./analyzer.worker.ts', import.meta.url), { type: 'module', name: 'ferkit-analyzer' });
   const a = connectAnalyzer(worker);
   let info: WebAnalyzerInfo;
   try {
-    const backend = (s.params.get('backend') ?? 'auto') as WebBackend;
-    const threads = s.params.has('threads') ? Number(s.params.get('threads')) : undefined;
-    const classifier = s.params.get('classifier') ?? undefined;
-    info = await a.init({ backend, threads, classifier, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href },
-      (e) => {
-        // Before the first ready: the status pill; later loads (the photo detector) show in the photo tab.
-        if (!stats.ready) backendEl.textContent = progressText(e);
-        else if (e.type !== 'ready') byId('photo-progress').textContent = progressText(e);
-      });
+    const { backend, threads, classifier } = chosenSettings(s.params);
+    info = await a.init({
+      backend, threads, classifier, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href,
+      live: { tracker: { maxAgeMs: LIVE_TRACK_MAX_AGE_MS } },
+    },
+    (e) => {
+      // Before the first ready: the loading steps and the status pill; later loads (the photo detector) show in the photo tab.
+      if (!stats.ready) {
+        backendEl.textContent = progressText(e);
+        s.load.event(e);
+      } else if (e.type !== 'ready' && e.type !== 'step') byId('photo-progress').textContent = progressText(e);
+    });
   } catch (err) {
     const code = err instanceof FerkitError ? ` (${err.code})` : '';
     error(s, `The models could not be loaded${code}: ${(err as Error).message}`);
     backendEl.textContent = 'models failed';
+    s.load.failed();
+    s.views.photos.modelsFailed(`the models could not be loaded${code}`);
     return;
   }
   s.info = info;
@@ -311,10 +387,72 @@ async function boot(s: AppState): Promise<void> {
   stats.backend = info.backend;
   stats.threads = info.threads;
   stats.modelsReadyMs = performance.now();
+  s.load.ready(stats.modelsReadyMs);
+  s.views.photos.modelsReady();
+  announce(`Models ready: ${info.models.classifier} on ${info.backend === 'wasm' ? 'WebAssembly' : 'WebGPU'}.`);
   backendEl.textContent = `${info.backend.toUpperCase()}${info.backend === 'wasm' ? ` · ${info.threads} thread${info.threads > 1 ? 's' : ''}` : ''}`;
   backendEl.title = [`classifier ${info.models.classifier}`, `detector ${info.models.liveDetector}`, `models loaded in ${info.loadMs.toFixed(0)} ms`, ...info.notes].join('\n');
   if (info.notes.length && !info.crossOriginIsolated) showBanner(s, 'info', info.notes.join('; '));
   await camera;
+}
+
+/** Live tracks keep their id through this long without a detection (analysis time: pauses do not count). */
+const LIVE_TRACK_MAX_AGE_MS = 1500;
+
+/** The backend, threads and classifier asked for in the URL (`?backend=…&threads=…&classifier=…`); defaults are undefined. */
+function chosenSettings(params: URLSearchParams): { backend: WebBackend; threads: number | undefined; classifier: string | undefined } {
+  const b = params.get('backend') ?? 'auto';
+  const backend = ((WEB_BACKENDS as readonly string[]).includes(b) ? b : 'auto') as WebBackend;
+  const t = Number(params.get('threads'));
+  const threads = params.has('threads') && Number.isInteger(t) && t >= 1 && t <= 64 ? t : undefined;
+  const c = params.get('classifier');
+  const classifier = c && /^[\w.-]+$/.test(c) ? c : undefined;
+  return { backend, threads, classifier };
+}
+
+/** Fills the model/backend chooser from `models/manifest.json` and the URL; "Apply" reloads with the new parameters. */
+async function wireSettings(s: AppState): Promise<void> {
+  const sel = byId<HTMLSelectElement>('sel-classifier');
+  const backendSel = byId<HTMLSelectElement>('sel-backend');
+  const threadsSel = byId<HTMLSelectElement>('sel-threads');
+  const chosen = chosenSettings(s.params);
+  backendSel.value = chosen.backend;
+  threadsSel.value = chosen.threads ? String(chosen.threads) : '';
+  byId('settings-note').textContent = `This device reports ${navigator.hardwareConcurrency ?? '?'} CPU cores; auto = ${autoThreadsNote()}.`;
+  byId<HTMLFormElement>('settings-form').addEventListener('submit', (e) => {
+    e.preventDefault();
+    const p = new URLSearchParams(location.search);
+    const set = (k: string, v: string, dflt: string): void => { if (v && v !== dflt) p.set(k, v); else p.delete(k); };
+    set('classifier', sel.value, BUNDLED_CLASSIFIERS.default);
+    set('backend', backendSel.value, 'auto');
+    set('threads', threadsSel.value, '');
+    const q = p.toString();
+    if (`?${q}` === location.search || (!q && !location.search)) location.reload();
+    else location.search = q ? `?${q}` : '';
+  });
+  let ids: string[] = [BUNDLED_CLASSIFIERS.default, BUNDLED_CLASSIFIERS.lite];
+  try {
+    const res = await fetch(new URL('models/manifest.json', location.href), { cache: 'no-cache' });
+    const m = (await res.json()) as { files?: Record<string, unknown> };
+    const found = Object.keys(m.files ?? {}).filter((f) => f.endsWith('.card.json')).map((f) => f.slice(0, -'.card.json'.length));
+    if (found.length) ids = found.sort();
+  } catch {
+    // keep the two bundled ids
+  }
+  const current = chosen.classifier ?? BUNDLED_CLASSIFIERS.default;
+  sel.replaceChildren(...ids.map((id) => {
+    const o = document.createElement('option');
+    o.value = id;
+    o.textContent = id === BUNDLED_CLASSIFIERS.default ? `${id} (default)` : id === BUNDLED_CLASSIFIERS.lite ? `${id} (small, for weak devices)` : id;
+    o.selected = id === current;
+    return o;
+  }));
+}
+
+/** What `threads: auto` gives on this device (see `configureOrtWeb`). */
+function autoThreadsNote(): string {
+  const cores = navigator.hardwareConcurrency ?? 1;
+  return crossOriginIsolated ? `${Math.min(4, Math.max(1, cores - 1))} thread(s)` : '1 thread (the page is not cross-origin isolated)';
 }
 
 /**
@@ -324,7 +462,8 @@ async function boot(s: AppState): Promise<void> {
 function startApp(): AppState {
   const stats: FerkitStats = {
     ready: false, backend: null, threads: null, crossOriginIsolated: globalThis.crossOriginIsolated === true, modelsReadyMs: null,
-    cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0, lastLabels: [],
+    cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0,
+    lastLabels: [], trackIds: [], stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, roundTrip: 0 }, clockCutMs: 0,
     errors: [], cameraError: null,
   };
   window.ferkitStats = stats;
@@ -358,13 +497,16 @@ function startApp(): AppState {
     activeTab: 'live',
     lastChart: 0,
     recent: [],
+    clock: new AnalysisClock(),
+    load: new LoadProgress(byId('loading'), byId('loading-summary'), byId<HTMLOListElement>('load-steps')),
+    sentAt: new Map(),
     inFlight: 0,
     grabbing: false,
     running: false,
     stream: null,
-    lastTMs: 0,
   };
   wireControls(s);
+  void wireSettings(s);
   void boot(s);
   return s;
 }

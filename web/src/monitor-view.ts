@@ -7,7 +7,25 @@ import type uPlot from 'uplot';
 import { ValenceChart, personTimeline } from './charts.js';
 import { MonitorSession, type SessionNotice } from './session.js';
 import { ShareView } from './share-view.js';
-import { EXPRESSION_COLORS, VALENCE_COLORS, byId, clock, download, el, stamp, trackColor } from './ui.js';
+import { EXPRESSION_COLORS, VALENCE_COLORS, byId, clock, cssVar, download, el, stamp, swatch, trackChip, trackColor } from './ui.js';
+
+/** The negative-streak threshold, s: a whole number in this range. */
+export const THRESHOLD_RANGE = { min: 1, max: 3600 } as const;
+
+/**
+ * Checks the threshold field's text. Returns the number, or a message saying what is wrong (the field is never
+ * silently reset).
+ */
+export function parseThreshold(text: string): { ok: true; value: number } | { ok: false; message: string } {
+  const t = text.trim();
+  const { min, max } = THRESHOLD_RANGE;
+  if (t === '') return { ok: false, message: `Enter a number of seconds from ${min} to ${max}.` };
+  const v = Number(t);
+  if (!Number.isFinite(v)) return { ok: false, message: `"${t}" is not a number: enter seconds from ${min} to ${max}.` };
+  if (!Number.isInteger(v)) return { ok: false, message: `Use whole seconds (from ${min} to ${max}), not ${t}.` };
+  if (v < min || v > max) return { ok: false, message: `${v} s is out of range: enter ${min} to ${max} seconds (up to an hour).` };
+  return { ok: true, value: v };
+}
 
 /** Wires the monitoring tab; `models` goes into exports. */
 export class MonitorView {
@@ -24,21 +42,48 @@ export class MonitorView {
   /** Opt-in sharing of per-second aggregates with the server's class dashboard (off by default). */
   private readonly share = new ShareView();
   private lastRender = 0;
+  /** Whether the current session's data was exported (CSV or JSON) since it last changed. */
+  private exported = false;
+  private readonly thresholdError = byId('threshold-error');
 
   constructor(private readonly models: () => Record<string, unknown>, private readonly onNotice: (n: SessionNotice) => void) {
-    this.btn.addEventListener('click', () => (this.session?.running ? this.stop() : this.start()));
-    this.threshold.addEventListener('change', () => {
-      const v = Number(this.threshold.value);
-      if (Number.isFinite(v) && v >= 1) this.session?.setThreshold(v);
-      else this.threshold.value = String(this.session?.settings.negativeThresholdS ?? 10);
+    this.btn.addEventListener('click', () => {
+      if (this.session?.running) this.stop();
+      else if (this.mayDiscard()) this.start();
     });
+    const check = (): void => {
+      const r = this.readThreshold();
+      if (r !== null) this.session?.setThreshold(r);
+    };
+    this.threshold.addEventListener('change', check);
+    this.threshold.addEventListener('input', check);
     this.csvBtn.addEventListener('click', () => this.exportCsv());
     this.jsonBtn.addEventListener('click', () => this.exportJson());
   }
 
+  /** The threshold field's value, or null (with a message next to the field) when it is not valid. */
+  private readThreshold(): number | null {
+    const r = parseThreshold(this.threshold.value);
+    this.threshold.setAttribute('aria-invalid', String(!r.ok));
+    this.thresholdError.textContent = r.ok ? '' : r.message;
+    return r.ok ? r.value : null;
+  }
+
+  /** True when there is no stopped, unexported session with data, or the user agrees to discard it. */
+  private mayDiscard(): boolean {
+    const s = this.session;
+    if (!s || this.exported || s.people.size === 0) return true;
+    return window.confirm('The last session was not exported. Start a new one and discard it? (Cancel, then use Export CSV or Export JSON to keep it.)');
+  }
+
   start(): void {
-    const thr = Number(this.threshold.value);
-    this.session = new MonitorSession({ negativeThresholdS: Number.isFinite(thr) && thr >= 1 ? thr : 10 }, performance.now(), Date.now(), this.models());
+    const thr = this.readThreshold();
+    if (thr === null) {
+      this.threshold.focus();
+      return;
+    }
+    this.exported = false;
+    this.session = new MonitorSession({ negativeThresholdS: thr }, performance.now(), Date.now(), this.models());
     this.noticesEl.replaceChildren();
     this.btn.textContent = 'Stop session';
     this.btn.classList.add('recording');
@@ -85,15 +130,14 @@ export class MonitorView {
     for (const p of people) {
       const tr = el('tr');
       const id = el('td');
-      const tag = el('span', 'track', `Person ${p.trackId}`);
-      tag.style.background = trackColor(p.trackId);
-      id.append(tag);
+      id.append(trackChip(p.trackId));
       const nowCell = el('td');
+      nowCell.dataset.label = 'Now';
       if (p.current && elapsed - p.lastSeenMs < 1500) {
         const lab = el('span', 'label', p.current.label);
-        lab.style.color = EXPRESSION_COLORS[p.current.label];
+        lab.prepend(swatch(EXPRESSION_COLORS[p.current.label]));
         const val = el('span', 'valence', ` ${p.current.valence}`);
-        val.style.color = VALENCE_COLORS[p.current.valence];
+        val.prepend(' ', swatch(VALENCE_COLORS[p.current.valence]));
         nowCell.append(lab, val);
       } else {
         nowCell.append(el('span', 'muted', 'not in view'));
@@ -101,7 +145,13 @@ export class MonitorView {
       const negShare = p.observedMs > 0 ? `${((100 * p.negativeMs) / p.observedMs).toFixed(0)}%` : '–';
       const streak = p.negativeSinceMs !== null && s.running ? ` (now ${clock(p.lastSeenMs - p.negativeSinceMs)})` : '';
       const chartCell = el('td', 'timeline-cell');
-      tr.append(id, nowCell, el('td', '', clock(p.observedMs)), el('td', '', negShare), el('td', '', clock(p.longestNegativeMs) + streak), chartCell);
+      chartCell.dataset.label = 'Timeline';
+      const cell = (label: string, text: string): HTMLTableCellElement => {
+        const td = el('td', '', text);
+        td.dataset.label = label;
+        return td;
+      };
+      tr.append(id, nowCell, cell('Observed', clock(p.observedMs)), cell('Negative', negShare), cell('Longest negative', clock(p.longestNegativeMs) + streak), chartCell);
       rows.push(tr);
       queueMicrotask(() => {
         this.plots.push(personTimeline(chartCell, p.samples.map((x) => x.tMs / 1000), p.samples.map((x) => x.valenceScore),
@@ -117,18 +167,20 @@ export class MonitorView {
     }
     this.body.replaceChildren(...rows);
     this.groupChart.update(s.group.map((g) => g.tMs / 1000), [
-      { spec: { key: 'group', label: 'group', color: '#e6edf3', width: 2 }, values: s.group.map((g) => g.valenceScore) },
+      { spec: { key: 'group', label: 'group', color: cssVar('--text', '#e6edf3'), width: 2 }, values: s.group.map((g) => g.valenceScore) },
     ]);
   }
 
   private exportCsv(): void {
     if (!this.session) return;
     download(`ferkit-session-${stamp(new Date(this.session.toJSON().startedAt))}.csv`, this.session.toCSV(), 'text/csv');
+    this.exported = !this.session.running;
   }
 
   private exportJson(): void {
     if (!this.session) return;
     const data = this.session.toJSON(performance.now());
     download(`ferkit-session-${stamp(new Date(data.startedAt))}.json`, `${JSON.stringify(data, null, 1)}\n`, 'application/json');
+    this.exported = !this.session.running;
   }
 }

@@ -1,10 +1,15 @@
 /**
  * The photo tab: drop (or choose) many photos, analyse them one after another in the worker, show a table with
  * thumbnails, labels and probabilities, and offer a CSV with the same columns as `ferkit analyze --format csv`.
+ * Photos added before the models are ready wait in the queue (each row says so) and are analysed once they are.
  */
 import { EXPRESSIONS, FerkitError, type ImageAnalysis, type WorkerAnalyzer } from 'ferkit/web';
 import { photosToCsv, type PhotoItem } from './csv.js';
-import { EXPRESSION_COLORS, VALENCE_COLORS, byId, download, el, pct, stamp, trackColor } from './ui.js';
+import { qualityOf, setValenceBar, valenceBar } from './live-view.js';
+import { EXPRESSION_COLORS, VALENCE_COLORS, byId, download, el, pct, stamp, swatch, trackChip, trackColor } from './ui.js';
+
+/** A queued photo and its table row. */
+interface Queued { file: File; row: HTMLTableRowElement; status: HTMLElement }
 
 /** Photos larger than this (longer side, px) are analysed shrunk to it; results are in original pixels. */
 const MAX_SIDE = 4096;
@@ -14,8 +19,11 @@ const THUMB = 176;
 
 export class PhotosView {
   private readonly items: PhotoItem[] = [];
-  private readonly queue: File[] = [];
+  private readonly queue: Queued[] = [];
   private busy = false;
+  /** 'loading' until the page's models are ready; 'failed' if they never will be. */
+  private models: 'loading' | 'ready' | 'failed' = 'loading';
+  private modelsError = '';
   private done = 0;
   private readonly body = byId<HTMLTableSectionElement>('photo-body');
   private readonly progress = byId('photo-progress');
@@ -35,9 +43,7 @@ export class PhotosView {
       drop.classList.remove('over');
       this.add([...(e.dataTransfer?.files ?? [])]);
     });
-    drop.addEventListener('keydown', (e) => {
-      if (e.key === 'Enter' || e.key === ' ') input.click();
-    });
+    byId('btn-choose').addEventListener('click', () => input.click());
     input.addEventListener('change', () => {
       this.add([...(input.files ?? [])]);
       input.value = '';
@@ -53,20 +59,43 @@ export class PhotosView {
     });
   }
 
-  /** Queues files (non-images are reported as failed rows). */
+  /** Queues files (non-images are reported as failed rows); each gets its row at once, with its state. */
   add(files: File[]): void {
-    this.queue.push(...files);
+    for (const file of files) {
+      const row = el('tr');
+      const status = el('span', 'muted', this.models === 'loading' ? 'queued: waiting for the models to load' : 'queued');
+      const nameCell = el('td', 'file');
+      nameCell.dataset.label = 'File';
+      nameCell.append(el('div', '', file.name), status);
+      row.append(el('td', 'thumb'), nameCell);
+      this.body.append(row);
+      this.queue.push({ file, row, status });
+    }
+    if (this.models === 'loading') this.progress.textContent = `${this.queue.length} photo(s) queued: the models are still loading…`;
+    void this.pump();
+  }
+
+  /** The models are loaded: analyse what was queued. */
+  modelsReady(): void {
+    this.models = 'ready';
+    void this.pump();
+  }
+
+  /** The models could not be loaded: queued and later photos fail with `E_MODEL_LOAD` and this reason. */
+  modelsFailed(reason: string): void {
+    this.models = 'failed';
+    this.modelsError = reason;
     void this.pump();
   }
 
   private async pump(): Promise<void> {
-    if (this.busy) return;
+    if (this.busy || this.models === 'loading') return;
     this.busy = true;
     try {
       while (this.queue.length) {
-        const file = this.queue.shift()!;
-        this.progress.textContent = `Analysing ${file.name} (${this.done + 1} of ${this.done + 1 + this.queue.length})…`;
-        await this.analyse(file);
+        const q = this.queue.shift()!;
+        this.progress.textContent = `Analysing ${q.file.name} (${this.done + 1} of ${this.done + 1 + this.queue.length})…`;
+        await this.analyse(q);
         this.done++;
         this.csvBtn.disabled = false;
         this.clearBtn.disabled = false;
@@ -79,23 +108,31 @@ export class PhotosView {
     }
   }
 
-  private async analyse(file: File): Promise<void> {
-    const row = el('tr');
-    const thumbCell = el('td', 'thumb');
+  private async analyse({ file, row, status }: Queued): Promise<void> {
+    const thumbCell = row.cells[0]!;
+    const nameCell = row.cells[1]!;
     const canvas = el('canvas');
     thumbCell.append(canvas);
-    const nameCell = el('td', 'file');
-    nameCell.append(el('div', '', file.name));
     const facesCell = el('td', 'num', '…');
+    facesCell.dataset.label = 'Faces';
     const exprCell = el('td');
-    row.append(thumbCell, nameCell, facesCell, exprCell);
-    this.body.append(row);
+    exprCell.dataset.label = 'Expressions';
+    row.append(facesCell, exprCell);
+    status.textContent = 'decoding…';
+    const bar = el('progress', 'file-progress');
+    bar.setAttribute('aria-label', `${file.name}: analysing`);
+    status.after(bar);
+    const settle = (text: string): void => {
+      status.textContent = text;
+      bar.remove();
+    };
 
     const fail = (code: string, message: string): void => {
       this.items.push({ file: file.name, ok: false, error: { code, message } });
       facesCell.textContent = '–';
       exprCell.append(el('span', 'error', `${code}: ${message}`));
       row.classList.add('failed');
+      settle('failed');
     };
 
     let bitmap: ImageBitmap;
@@ -107,6 +144,7 @@ export class PhotosView {
     }
     const { width, height } = bitmap;
     nameCell.append(el('div', 'muted', `${width}×${height}`));
+    status.textContent = 'analysing…';
     if (width * height > MAX_PIXELS) {
       bitmap.close();
       fail('E_TOO_MANY_PIXELS', `${width}x${height} exceeds the limit of ${MAX_PIXELS / 1e6} MP`);
@@ -121,7 +159,7 @@ export class PhotosView {
     const a = this.analyzer();
     if (!a) {
       bitmap.close();
-      fail('E_MODEL_LOAD', 'the models are not loaded');
+      fail('E_MODEL_LOAD', this.modelsError || 'the models are not loaded');
       return;
     }
     let result: ImageAnalysis;
@@ -132,6 +170,7 @@ export class PhotosView {
       return;
     }
     this.items.push({ file: file.name, ok: true, result });
+    settle('done');
     facesCell.textContent = String(result.faces.length);
     result.faces.forEach((f, i) => {
       ctx.lineWidth = 2;
@@ -147,12 +186,16 @@ export class PhotosView {
     }
     for (const [i, f] of result.faces.entries()) {
       const line = el('div', 'photo-face');
-      const idx = el('span', 'track small', String(i));
-      idx.style.background = trackColor(i + 1);
+      const idx = trackChip(i + 1, String(i), true);
       const lab = el('span', 'label', `${f.label} ${pct(f.labelScore)}`);
-      lab.style.color = EXPRESSION_COLORS[f.label];
-      const val = el('span', 'valence', f.valence);
-      val.style.color = VALENCE_COLORS[f.valence];
+      lab.prepend(swatch(EXPRESSION_COLORS[f.label]));
+      const score = f.valenceScore;
+      const val = el('span', 'valence', `${f.valence} ${score >= 0 ? '+' : ''}${score.toFixed(2)}`);
+      val.prepend(swatch(VALENCE_COLORS[f.valence]));
+      const vb = valenceBar();
+      setValenceBar(vb.fill, score);
+      const q = qualityOf(f);
+      const badge = q?.status === 'uncertain' ? el('span', 'badge', `uncertain${q.reasons.length ? `: ${q.reasons.join(', ')}` : ''}`) : null;
       const stack = el('span', 'stack');
       stack.title = EXPRESSIONS.map((e) => `${e} ${(f.probabilities[e] * 100).toFixed(1)}%`).join(', ');
       for (const e of EXPRESSIONS) {
@@ -161,7 +204,7 @@ export class PhotosView {
         seg.style.background = EXPRESSION_COLORS[e];
         stack.append(seg);
       }
-      line.append(idx, lab, val, stack, el('span', 'muted small', `det ${f.score.toFixed(2)} · ${Math.round(f.box.width)} px`));
+      line.append(idx, lab, vb.bar, val, stack, ...(badge ? [badge] : []), el('span', 'muted small', `det ${f.score.toFixed(2)} · ${Math.round(f.box.width)} px`));
       exprCell.append(line);
     }
   }

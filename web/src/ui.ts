@@ -12,7 +12,35 @@ const TRACK_PALETTE = ['#0091ff', '#e5484d', '#30a46c', '#f5b400', '#8e4ec6', '#
 
 /** A stable colour per track id. */
 export function trackColor(id: number): string {
-  return TRACK_PALETTE[(id - 1) % TRACK_PALETTE.length]!;
+  return TRACK_PALETTE[(((id - 1) % TRACK_PALETTE.length) + TRACK_PALETTE.length) % TRACK_PALETTE.length]!;
+}
+
+/** WCAG relative luminance of a `#rrggbb` colour, in [0, 1]. */
+export function luminance(hex: string): number {
+  const c = [1, 3, 5].map((i) => Number.parseInt(hex.slice(i, i + 2), 16) / 255).map((v) => (v <= 0.03928 ? v / 12.92 : ((v + 0.055) / 1.055) ** 2.4));
+  return 0.2126 * c[0]! + 0.7152 * c[1]! + 0.0722 * c[2]!;
+}
+
+/** Black or white, whichever contrasts more with the `#rrggbb` background (for text on track and expression colours). */
+export function textOn(bg: string): '#000' | '#fff' {
+  const l = luminance(bg);
+  return (l + 0.05) / 0.05 >= 1.05 / (l + 0.05) ? '#000' : '#fff';
+}
+
+/** A coloured chip `Person N` (background: the track colour; text: black or white by contrast). */
+export function trackChip(id: number, text = `Person ${id}`, small = false): HTMLElement {
+  const chip = el('span', small ? 'track small' : 'track', text);
+  chip.style.background = trackColor(id);
+  chip.style.color = textOn(trackColor(id));
+  return chip;
+}
+
+/** A small square of `color` (colour is never the only cue: the text next to it says the same). */
+export function swatch(color: string): HTMLElement {
+  const s = el('span', 'swatch');
+  s.style.background = color;
+  s.setAttribute('aria-hidden', 'true');
+  return s;
 }
 
 /** `document.createElement` with class and text. */
@@ -21,6 +49,11 @@ export function el<K extends keyof HTMLElementTagNameMap>(tag: K, className?: st
   if (className) e.className = className;
   if (text !== undefined) e.textContent = text;
   return e;
+}
+
+/** The value of a CSS custom property on the root (e.g. `--text`, which follows the light/dark theme), or `fallback`. */
+export function cssVar(name: string, fallback: string): string {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
 export function byId<T extends HTMLElement = HTMLElement>(id: string): T {
