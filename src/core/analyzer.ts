@@ -10,6 +10,7 @@ import {
   type ExpressionProbabilities, LABEL_SET_IDS, type LabelSetId, argmax, projectProbabilities,
 } from './labels.js';
 import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from './types.js';
+import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds, judgeQuality, qualitySignals } from './quality.js';
 import { valenceCategory, valenceScore } from './valence.js';
 
 /** Options fixed when the analyzer is created. */
@@ -18,6 +19,8 @@ export interface PipelineOptions {
   labels?: LabelSetId;
   /** Crop geometry (margin around the detector box, eye-line alignment). */
   align?: AlignOptions;
+  /** Overrides of the quality gate's thresholds (`DEFAULT_QUALITY_THRESHOLDS` in quality.ts). */
+  quality?: Partial<QualityThresholds>;
 }
 
 /** Per-call options. */
@@ -41,11 +44,21 @@ export interface Pipeline {
   analyze(image: RawImage, options?: AnalyzeImageOptions): Promise<ImageAnalysis>;
 }
 
-/**
- * Builds a {@link FaceAnalysis} from a detection and its 7-class probabilities.
- * @param labels - label set for the `projected` field ('7' leaves it out).
- */
-export function toFaceAnalysis(face: FaceDetection, probabilities: ExpressionProbabilities, labels: LabelSetId = '7'): FaceAnalysis {
+/** What {@link toFaceAnalysis} needs besides the detection and the probabilities. */
+export interface FaceAnalysisContext {
+  /** The classifier's input crop (`size × size` gray 0–255), for the sharpness signal. */
+  crop: Float32Array;
+  size: number;
+  /** Whether the face came from the detector (`false` for cropped input: no pose or detection score). */
+  detected: boolean;
+  /** Label set for the `projected` field ('7' leaves it out). */
+  labels?: LabelSetId;
+  quality?: Partial<QualityThresholds>;
+}
+
+/** Builds a {@link FaceAnalysis} from a detection, its 7-class probabilities and its crop (for the quality gate). */
+export function toFaceAnalysis(face: FaceDetection, probabilities: ExpressionProbabilities, ctx: FaceAnalysisContext): FaceAnalysis {
+  const labels = ctx.labels ?? '7';
   const top = argmax(probabilities);
   const score = valenceScore(probabilities);
   const result: FaceAnalysis = {
@@ -55,6 +68,7 @@ export function toFaceAnalysis(face: FaceDetection, probabilities: ExpressionPro
     labelScore: top.score,
     valence: valenceCategory(score),
     valenceScore: score,
+    quality: judgeQuality(qualitySignals(face, ctx.crop, ctx.size, probabilities, ctx.detected), ctx.quality),
   };
   if (labels !== '7') {
     const projected = projectProbabilities(probabilities, labels);
@@ -74,7 +88,8 @@ export async function classifyFaces(
   if (faces.length === 0) return [];
   const crops = faces.map((f) => sampleGray(image, faceCropWindow(f, options.align), classifier.inputSize));
   const probs = await classifier.classify(crops);
-  return faces.map((f, i) => toFaceAnalysis(f, probs[i]!, options.labels));
+  const size = classifier.inputSize;
+  return faces.map((f, i) => toFaceAnalysis(f, probs[i]!, { crop: crops[i]!, size, detected: true, labels: options.labels, quality: options.quality }));
 }
 
 /**
@@ -89,12 +104,14 @@ export function createPipeline(detector: FaceDetector | null, classifier: Expres
   if (classifier === null || typeof classifier !== 'object' || typeof (classifier as Partial<ExpressionClassifier>).classify !== 'function') {
     throw new FerkitError('E_OPTION', `classifier must be an ExpressionClassifier (from createExpressionClassifier), got ${describeValue(classifier)}`);
   }
-  const options = optionsObject<PipelineOptions>('pipeline options', optionsIn, ['labels', 'align']);
+  const options = optionsObject<PipelineOptions>('pipeline options', optionsIn, ['labels', 'align', 'quality']);
+  optionsObject('quality', options.quality, Object.keys(DEFAULT_QUALITY_THRESHOLDS));
+  for (const [k, v] of Object.entries(options.quality ?? {})) numberIn(`quality.${k}`, v as number, 0, 10_000);
   optionsObject('align', options.align, ['margin', 'shiftDown']);
   const labels = oneOf('labels', options.labels ?? '7', LABEL_SET_IDS);
   if (options.align?.margin !== undefined) numberIn('align.margin', options.align.margin, 0, 2);
   if (options.align?.shiftDown !== undefined) numberIn('align.shiftDown', options.align.shiftDown, -0.5, 0.5);
-  const opts: PipelineOptions = { labels, align: { ...options.align } };
+  const opts: PipelineOptions = { labels, align: { ...options.align }, quality: { ...options.quality } };
   const now = (): number => globalThis.performance.now();
   return {
     detector,
@@ -122,7 +139,7 @@ export function createPipeline(detector: FaceDetector | null, classifier: Expres
           box: { x: 0, y: 0, width: w, height: h },
           keypoints: { rightEye: c, leftEye: c, nose: c, mouth: c, rightEar: c, leftEar: c },
           score: 1,
-        }, p!, labels)];
+        }, p!, { crop, size: classifier.inputSize, detected: false, labels, quality: opts.quality })];
       } else {
         if (!detector) throw new FerkitError('E_MODE', 'this pipeline has no face detector: pass cropped: true or create it with a detector');
         const detections = await detector.detect(image);

@@ -11,6 +11,7 @@ export * from './types.js';
 export * from './image.js';
 export * from './metrics.js';
 export * from './calibration.js';
+export * from './quality.js';
 export * from './model-card.js';
 export * from './runtime.js';
 export * from './classifier/expression.js';

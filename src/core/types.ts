@@ -3,6 +3,7 @@
  * Coordinates are pixels of the input image (after EXIF orientation), origin top-left, y down.
  */
 import type { Expression, ExpressionProbabilities, LabelSetId, Valence } from './labels.js';
+import type { FaceQuality } from './quality.js';
 
 /**
  * An 8-bit image in memory, interleaved (HWC): `data[(y * width + x) * channels + c]`.
@@ -46,6 +47,8 @@ export interface FaceAnalysis extends FaceDetection {
   valence: Valence;
   /** Expected valence `Σ p_c · v_c` over the 7 probabilities (values in `VALENCE_VALUES`), in [−1, 1]. */
   valenceScore: number;
+  /** The quality gate's verdict: `ok`, or `uncertain` with its reasons and the measured signals (see quality.ts). */
+  quality: FaceQuality;
   /** When a label set other than '7' was asked for: the projected probabilities and their argmax. */
   projected?: { labelSet: LabelSetId; probabilities: Record<string, number>; label: string; score: number };
   /** Stable identity across frames (video mode only). */

@@ -8,6 +8,7 @@ import { FerkitError, describeValue, numberIn, oneOf, optionalBoolean, optionalS
 import { type AlignOptions, assertRawImage } from '../core/image.js';
 import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
 import { type Pipeline, createPipeline } from '../core/analyzer.js';
+import type { QualityThresholds } from '../core/quality.js';
 import type { ImageAnalysis, RawImage } from '../core/types.js';
 import { DEFAULT_MAX_PIXELS, PixelBudget, decodeImageWithin } from './decode.js';
 import { DEFAULT_CLASSIFIER, readClassifierModel, readDetectorModels } from './models.js';
@@ -23,6 +24,8 @@ export interface AnalyzerOptions {
   labels?: LabelSetId;
   /** Crop geometry before classification. */
   align?: AlignOptions;
+  /** Overrides of the quality gate's thresholds (see `DEFAULT_QUALITY_THRESHOLDS`); every face gets `quality`. */
+  quality?: Partial<QualityThresholds>;
   /** Decompression-bomb guard in pixels (default 100 MP). */
   maxPixels?: number;
   /** Largest input file read from a path, in bytes, checked before reading (default 1 GiB). */
@@ -68,7 +71,7 @@ export interface Analyzer {
   [Symbol.asyncDispose](): Promise<void>;
 }
 
-const ANALYZER_OPTION_KEYS = ['detector', 'classifier', 'labels', 'align', 'maxPixels', 'maxBytes', 'pixelBudget', 'threads', 'cropsOnly'];
+const ANALYZER_OPTION_KEYS = ['detector', 'classifier', 'labels', 'align', 'quality', 'maxPixels', 'maxBytes', 'pixelBudget', 'threads', 'cropsOnly'];
 
 /**
  * Loads the models and returns an {@link Analyzer}.
@@ -114,7 +117,7 @@ export async function createAnalyzer(optionsIn?: AnalyzerOptions): Promise<Analy
     await classifier.dispose();
     throw err;
   }
-  const pipeline = createPipeline(detector, classifier, { labels, align: options.align });
+  const pipeline = createPipeline(detector, classifier, { labels, align: options.align, quality: options.quality });
   const maxPixels = options.maxPixels;
   const maxBytes = options.maxBytes;
   let disposed: Promise<void> | null = null;

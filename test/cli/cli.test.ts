@@ -19,6 +19,7 @@ import { decodeImage } from '../../src/node/decode.js';
 import type { BatchItem } from '../../src/node/output.js';
 import type { RunSummary } from '../../src/cli/summary.js';
 import { runCli, type CliRun } from '../helpers/cli.js';
+import { OK_QUALITY } from '../helpers/faces.js';
 
 let dir: string;
 const p = (...parts: string[]): string => join(dir, ...parts);
@@ -38,7 +39,7 @@ function fakeAnalyzer(predict: Expression = 'happy', delays = false) {
         const faces = path.includes('noface') ? [] : [{
           box: { x: img.width / 4, y: img.height / 4, width: img.width / 2, height: img.height / 2 }, score: 0.9,
           keypoints: { rightEye: c, leftEye: c, nose: c, mouth: c, rightEar: c, leftEar: c },
-          probabilities, label: predict, labelScore: 0.7, valence: predict === 'happy' ? 'positive' as const : 'negative' as const,
+          probabilities, label: predict, labelScore: 0.7, valence: predict === 'happy' ? 'positive' as const : 'negative' as const, valenceScore: predict === 'happy' ? 0.7 : -0.7, quality: OK_QUALITY,
         }];
         return { source: call.name ?? path, width: img.width, height: img.height, faces, timingsMs: { decode: 0, detect: 0, classify: 0, total: 0 }, models: { detector: 'fake', classifier: 'fake' } };
       },

@@ -7,6 +7,7 @@ import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { FerkitError } from '../../src/core/errors.js';
 import { EXPRESSIONS, type Expression } from '../../src/core/labels.js';
 import type { FaceAnalysis, ImageAnalysis } from '../../src/core/types.js';
+import { OK_QUALITY } from '../helpers/faces.js';
 import {
   createResultWriter, failureItem, okItem, openAtomicFile, streamSink, writeFileAtomic, type BatchItem,
 } from '../../src/node/output.js';
@@ -22,7 +23,7 @@ function face(label: Expression, p: number, x = 10): FaceAnalysis {
   return {
     box: { x, y: 12.5, width: 40, height: 41 }, score: 0.93,
     keypoints: { rightEye: pt, leftEye: pt, nose: pt, mouth: pt, rightEar: pt, leftEar: pt },
-    probabilities, label, labelScore: p, valence: label === 'happy' ? 'positive' : 'negative',
+    probabilities, label, labelScore: p, valence: label === 'happy' ? 'positive' : 'negative', valenceScore: label === 'happy' ? p : -p, quality: OK_QUALITY,
   };
 }
 function analysis(faces: FaceAnalysis[]): ImageAnalysis {

@@ -19,6 +19,7 @@ import { cleanStaleTempFiles, csvText, ensureDir, escapeCsvCell, outputOwner, un
 import { captureIo } from '../helpers/cli.js';
 import { run } from '../../src/cli/main.js';
 import type { AnalyzerFactory } from '../../src/cli/analyze.js';
+import { OK_QUALITY } from '../helpers/faces.js';
 
 let dir: string;
 const p = (...parts: string[]): string => join(dir, ...parts);
@@ -110,7 +111,7 @@ describe('exit codes and terminals', () => {
   const fake: AnalyzerFactory = async () => ({
     async analyze(path) {
       const probabilities = Object.fromEntries(EXPRESSIONS.map((e) => [e, 1 / 7])) as ImageAnalysis['faces'][number]['probabilities'];
-      return { source: path, width: 10, height: 10, faces: [{ box: { x: 0, y: 0, width: 5, height: 5 }, score: 1, keypoints: {} as never, probabilities, label: 'happy', labelScore: 1 / 7, valence: 'positive' }], timingsMs: { decode: 0, detect: 0, classify: 0, total: 0 }, models: { detector: 'f', classifier: 'f' } };
+      return { source: path, width: 10, height: 10, faces: [{ box: { x: 0, y: 0, width: 5, height: 5 }, score: 1, keypoints: {} as never, probabilities, label: 'happy', labelScore: 1 / 7, valence: 'positive', valenceScore: 0, quality: OK_QUALITY }], timingsMs: { decode: 0, detect: 0, classify: 0, total: 0 }, models: { detector: 'f', classifier: 'f' } };
     },
     async dispose() {},
   });

@@ -32,7 +32,7 @@ async function images(folder: string, names: string[], value = 128): Promise<voi
 function meanClassifier(): ExpressionClassifier & { runs: number[] } {
   const runs: number[] = [];
   return {
-    id: 'mean-stub', card: {} as ExpressionClassifier['card'], inputSize: 48, runs,
+    id: 'mean-stub', card: {} as ExpressionClassifier['card'], inputSize: 48, temperature: 1, runs,
     async classify(crops) {
       runs.push(crops.length);
       return crops.map((c) => {

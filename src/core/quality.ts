@@ -1,0 +1,168 @@
+/**
+ * The quality gate: per face, measured signals that predict whether its expression label can be trusted, and a
+ * documented rule that turns them into `{ status: 'ok' | 'uncertain', reasons }`.
+ *
+ * Signals (all cheap, computed from what the pipeline already has):
+ * - `faceSizePx`: the detector box's side, `√(width · height)`, in input pixels;
+ * - `sharpness`: variance of the 4-neighbour Laplacian of the classifier's 48×48 crop (gray levels 0–255);
+ *   FER2013's sharp faces have a median of ≈ 2,000, a 3-px Gaussian blur brings it under 50;
+ * - `yawDeg` / `rollDeg`: head pose from BlazeFace's six keypoints (see {@link headPose}); `null` for cropped input;
+ * - `detectionScore`: the detector's confidence; `null` for cropped input;
+ * - `top1`, `margin`, `entropy`: the classifier's own confidence: the largest probability, its lead over the second,
+ *   and the Shannon entropy of the 7 probabilities divided by ln 7 (0 = certain, 1 = uniform).
+ *
+ * Rule: a face is `uncertain` when any signal is past its threshold ({@link QualityThresholds}); each such signal adds
+ * its reason. The default thresholds ({@link DEFAULT_QUALITY_THRESHOLDS}) were read off accuracy-vs-signal curves
+ * measured by `bench/quality.ts` (figures and charts in `docs/quality.md`).
+ */
+import type { ExpressionProbabilities } from './labels.js';
+import type { FaceDetection } from './types.js';
+
+/** Measured signals of one face. */
+export interface QualitySignals {
+  /** Side of the detector box, `√(width · height)`, in input pixels (the whole image's for cropped input). */
+  faceSizePx: number;
+  /** Variance of the Laplacian of the classifier's crop (gray levels², at the classifier's input size). */
+  sharpness: number;
+  /** Head yaw estimated from the keypoints, in degrees; positive when the face turns towards the image's left. */
+  yawDeg: number | null;
+  /** Head roll (eye-line angle), in degrees, positive clockwise in the image. */
+  rollDeg: number | null;
+  /** Detector confidence in [0, 1]; `null` when no detector ran. */
+  detectionScore: number | null;
+  /** The largest of the 7 probabilities, in [0, 1]. */
+  top1: number;
+  /** `top1` minus the second largest probability, in [0, 1]. */
+  margin: number;
+  /** Shannon entropy of the 7 probabilities / ln 7, in [0, 1]. */
+  entropy: number;
+}
+
+/** Why a face is uncertain. */
+export const QUALITY_REASONS = ['small-face', 'blurry', 'turned-head', 'tilted-head', 'weak-detection', 'low-confidence', 'ambiguous'] as const;
+export type QualityReason = (typeof QUALITY_REASONS)[number];
+
+/** The verdict on one face. */
+export interface FaceQuality {
+  /** `uncertain` when at least one reason applies. */
+  status: 'ok' | 'uncertain';
+  /** The reasons, in {@link QUALITY_REASONS} order; empty when `ok`. */
+  reasons: QualityReason[];
+  signals: QualitySignals;
+}
+
+/** Thresholds of the gate. A face is uncertain when a signal is below a `min…` or above a `max…` value. */
+export interface QualityThresholds {
+  /** `small-face` below this box side, in pixels. */
+  minFacePx: number;
+  /** `blurry` below this Laplacian variance of the crop. */
+  minSharpness: number;
+  /** `turned-head` above this |yaw|, in degrees. */
+  maxYawDeg: number;
+  /** `tilted-head` above this |roll|, in degrees. */
+  maxRollDeg: number;
+  /** `weak-detection` below this detector score. */
+  minDetectionScore: number;
+  /** `low-confidence` below this top-1 probability. */
+  minTop1: number;
+  /** `ambiguous` below this lead of the top-1 probability over the second. */
+  minMargin: number;
+}
+
+/**
+ * The default thresholds, from `node dist/bench/quality.js` on FER2013 PublicTest with the default model (see
+ * `docs/quality.md`): for face size and sharpness, the value under which accuracy falls more than 5 points below that of
+ * undegraded faces (measured by down-scaling and blurring PublicTest crops); for top-1 and margin, the value under which
+ * the label is more often wrong than right; yaw, roll and detection score from the detector path over PublicTest faces.
+ */
+export const DEFAULT_QUALITY_THRESHOLDS: Readonly<QualityThresholds> = {
+  minFacePx: 24,
+  minSharpness: 150,
+  maxYawDeg: 45,
+  maxRollDeg: 35,
+  minDetectionScore: 0.6,
+  minTop1: 0.45,
+  minMargin: 0.1,
+};
+
+/** Variance of the 4-neighbour Laplacian over the interior of a square gray crop (row-major, `size × size`). */
+export function laplacianVariance(crop: ArrayLike<number>, size: number): number {
+  let sum = 0;
+  let sq = 0;
+  let n = 0;
+  for (let y = 1; y < size - 1; y++) {
+    for (let x = 1; x < size - 1; x++) {
+      const i = y * size + x;
+      const v = crop[i - 1]! + crop[i + 1]! + crop[i - size]! + crop[i + size]! - 4 * crop[i]!;
+      sum += v;
+      sq += v * v;
+      n++;
+    }
+  }
+  return n ? sq / n - (sum / n) ** 2 : 0;
+}
+
+/**
+ * Head pose from BlazeFace's keypoints. Roll is the eye line's angle. Yaw compares the eye-to-ear distances along the
+ * eye line: for a frontal face they are equal; as the head turns, the far ear's keypoint moves towards its eye.
+ * `yaw = asin((far − near) / (far + near))`, so ±90° when one distance vanishes. An estimate from 2-D points, not a
+ * fitted 3-D pose: good to tell frontal from clearly turned faces, not to measure a few degrees.
+ */
+export function headPose(face: FaceDetection): { yawDeg: number; rollDeg: number } {
+  const k = face.keypoints;
+  const dx = k.leftEye.x - k.rightEye.x;
+  const dy = k.leftEye.y - k.rightEye.y;
+  const roll = Math.atan2(dy, dx);
+  const ux = Math.cos(roll);
+  const uy = Math.sin(roll);
+  // signed distances along the eye line: the right ear lies before the right eye, the left ear after the left eye
+  const right = (k.rightEye.x - k.rightEar.x) * ux + (k.rightEye.y - k.rightEar.y) * uy;
+  const left = (k.leftEar.x - k.leftEye.x) * ux + (k.leftEar.y - k.leftEye.y) * uy;
+  const a = Math.max(0, right);
+  const b = Math.max(0, left);
+  const yaw = a + b > 0 ? Math.asin(Math.max(-1, Math.min(1, (b - a) / (a + b)))) : 0;
+  return { yawDeg: (yaw * 180) / Math.PI, rollDeg: (roll * 180) / Math.PI };
+}
+
+/** Confidence signals of a distribution: top-1, margin over the second, entropy / ln K. */
+export function confidenceSignals(probs: ExpressionProbabilities): Pick<QualitySignals, 'top1' | 'margin' | 'entropy'> {
+  const v = Object.values(probs).sort((x, y) => y - x);
+  let h = 0;
+  for (const p of v) if (p > 0) h -= p * Math.log(p);
+  return { top1: v[0] ?? 0, margin: (v[0] ?? 0) - (v[1] ?? 0), entropy: v.length > 1 ? h / Math.log(v.length) : 0 };
+}
+
+/**
+ * Measures the signals of one face.
+ * @param face - the detection (box, keypoints, score).
+ * @param crop - the classifier's input crop, `size × size` gray 0–255, row-major.
+ * @param detected - whether `face` came from the detector (`false` for cropped input: no pose or detection score).
+ */
+export function qualitySignals(face: FaceDetection, crop: ArrayLike<number>, size: number, probs: ExpressionProbabilities, detected: boolean): QualitySignals {
+  const pose = detected ? headPose(face) : null;
+  return {
+    faceSizePx: Math.sqrt(face.box.width * face.box.height),
+    sharpness: laplacianVariance(crop, size),
+    yawDeg: pose ? pose.yawDeg : null,
+    rollDeg: pose ? pose.rollDeg : null,
+    detectionScore: detected ? face.score : null,
+    ...confidenceSignals(probs),
+  };
+}
+
+/**
+ * Applies the rule: each signal past its threshold adds its reason; `uncertain` when there is any.
+ * @param thresholds - overrides of {@link DEFAULT_QUALITY_THRESHOLDS}.
+ */
+export function judgeQuality(signals: QualitySignals, thresholds: Partial<QualityThresholds> = {}): FaceQuality {
+  const t = { ...DEFAULT_QUALITY_THRESHOLDS, ...thresholds };
+  const reasons: QualityReason[] = [];
+  if (signals.faceSizePx < t.minFacePx) reasons.push('small-face');
+  if (signals.sharpness < t.minSharpness) reasons.push('blurry');
+  if (signals.yawDeg !== null && Math.abs(signals.yawDeg) > t.maxYawDeg) reasons.push('turned-head');
+  if (signals.rollDeg !== null && Math.abs(signals.rollDeg) > t.maxRollDeg) reasons.push('tilted-head');
+  if (signals.detectionScore !== null && signals.detectionScore < t.minDetectionScore) reasons.push('weak-detection');
+  if (signals.top1 < t.minTop1) reasons.push('low-confidence');
+  if (signals.margin < t.minMargin) reasons.push('ambiguous');
+  return { status: reasons.length ? 'uncertain' : 'ok', reasons, signals };
+}
