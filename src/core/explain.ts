@@ -232,3 +232,73 @@ export function meanHeat(e: Pick<Explanation, 'heatmap' | 'size'>, x0: number, y
   }
   return n === 0 ? 0 : s / n;
 }
+
+// Matplotlib's "inferno" at 0, 1/7, …, 1 (perceptually uniform, still ordered when printed in gray).
+const INFERNO: readonly (readonly [number, number, number])[] = [
+  [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164],
+];
+
+/** The colour of heat `t` in [0, 1] on the "inferno" map (black → purple → orange → pale yellow), RGB 0–255. */
+export function heatColour(t: number): [number, number, number] {
+  const x = Math.min(1, Math.max(0, t)) * (INFERNO.length - 1);
+  const i = Math.min(INFERNO.length - 2, Math.floor(x));
+  const f = x - i;
+  const a = INFERNO[i]!;
+  const b = INFERNO[i + 1]!;
+  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
+}
+
+/** Bilinear sample of a `size × size` row-major map at continuous coordinates (pixel centres at +0.5). */
+function bilinear(map: ArrayLike<number>, size: number, x: number, y: number): number {
+  const px = Math.min(size - 1, Math.max(0, x - 0.5));
+  const py = Math.min(size - 1, Math.max(0, y - 0.5));
+  const x0 = Math.floor(px);
+  const y0 = Math.floor(py);
+  const x1 = Math.min(size - 1, x0 + 1);
+  const y1 = Math.min(size - 1, y0 + 1);
+  const fx = px - x0;
+  const fy = py - y0;
+  const top = map[y0 * size + x0]! * (1 - fx) + map[y0 * size + x1]! * fx;
+  const bottom = map[y1 * size + x0]! * (1 - fx) + map[y1 * size + x1]! * fx;
+  return top * (1 - fy) + bottom * fy;
+}
+
+/**
+ * Paints the explanation over its crop, for canvases (`new ImageData(rgba, px, px)`) and image encoders alike:
+ * the crop enlarged bilinearly to `px × px` in gray, with the heat colour ({@link heatColour}) blended over it at
+ * opacity `alpha × heat` (so cold areas show the plain face).
+ * @param explanation - from {@link explainCrop} (its `heatmap` and `size`).
+ * @param crop - the explained crop, `size × size` gray 0–255.
+ * @param px - output side in pixels (an integer ≥ 1), e.g. 192.
+ * @param alpha - opacity where the heat is 1, in [0, 1]. Default 0.7.
+ * @param heat - `false` paints the plain enlarged crop (the "before" panel). Default true.
+ * @returns `px × px × 4` RGBA bytes, row-major, alpha 255.
+ * @throws {FerkitError} `E_IMAGE` when `crop` does not have `size²` values; `E_OPTION` for a bad `px` or `alpha`.
+ */
+export function explanationRgba(
+  explanation: Pick<Explanation, 'heatmap' | 'size'>, crop: ArrayLike<number>, px: number, alpha = 0.7, heat = true,
+): Uint8ClampedArray {
+  const n = explanation.size;
+  if (!crop || crop.length !== n * n) throw new FerkitError('E_IMAGE', `crop must have ${n}x${n} = ${n * n} values, got ${describeValue(crop)}`);
+  integerIn('px', px, 1, 8192);
+  numberIn('alpha', alpha, 0, 1);
+  const out = new Uint8ClampedArray(px * px * 4);
+  const k = n / px;
+  for (let y = 0; y < px; y++) {
+    for (let x = 0; x < px; x++) {
+      const sx = (x + 0.5) * k;
+      const sy = (y + 0.5) * k;
+      const g = bilinear(crop, n, sx, sy);
+      const i = (y * px + x) * 4;
+      out[i + 3] = 255;
+      if (!heat) { out[i] = out[i + 1] = out[i + 2] = g; continue; }
+      const h = bilinear(explanation.heatmap, n, sx, sy);
+      const [r, gg, b] = heatColour(h);
+      const a = alpha * h;
+      out[i] = g * (1 - a) + r * a;
+      out[i + 1] = g * (1 - a) + gg * a;
+      out[i + 2] = g * (1 - a) + b * a;
+    }
+  }
+  return out;
+}

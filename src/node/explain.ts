@@ -7,7 +7,7 @@ import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { ExpressionClassifier } from '../core/classifier/expression.js';
 import { FerkitError, describeValue, numberIn } from '../core/errors.js';
-import { type Explanation, type ExplainOptions, explainCrop, explanationCrop } from '../core/explain.js';
+import { type Explanation, type ExplainOptions, explainCrop, explanationCrop, explanationRgba, heatColour } from '../core/explain.js';
 import type { AlignOptions } from '../core/image.js';
 import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
 import { COLOURS, FONT, f1, textOn, xml } from './annotate.js';
@@ -33,36 +33,6 @@ export interface ExplanationResult extends Explanation {
   path: string;
 }
 
-// Matplotlib's "inferno" at 0, 1/6, …, 1 (perceptually uniform, readable in grayscale print).
-const INFERNO: readonly (readonly [number, number, number])[] = [
-  [0, 0, 4], [40, 11, 84], [101, 21, 110], [159, 42, 99], [212, 72, 66], [245, 125, 21], [250, 193, 39], [252, 255, 164],
-];
-
-/** The colour-map colour of heat `t` in [0, 1] (inferno), as RGB 0–255. */
-export function heatColour(t: number): [number, number, number] {
-  const x = Math.min(1, Math.max(0, t)) * (INFERNO.length - 1);
-  const i = Math.min(INFERNO.length - 2, Math.floor(x));
-  const f = x - i;
-  const a = INFERNO[i]!;
-  const b = INFERNO[i + 1]!;
-  return [a[0] + (b[0] - a[0]) * f, a[1] + (b[1] - a[1]) * f, a[2] + (b[2] - a[2]) * f];
-}
-
-/** Bilinear sample of a `size × size` row-major map at continuous coordinates (pixel centres at +0.5). */
-function bilinear(map: ArrayLike<number>, size: number, x: number, y: number): number {
-  const px = Math.min(size - 1, Math.max(0, x - 0.5));
-  const py = Math.min(size - 1, Math.max(0, y - 0.5));
-  const x0 = Math.floor(px);
-  const y0 = Math.floor(py);
-  const x1 = Math.min(size - 1, x0 + 1);
-  const y1 = Math.min(size - 1, y0 + 1);
-  const fx = px - x0;
-  const fy = py - y0;
-  const top = map[y0 * size + x0]! * (1 - fx) + map[y0 * size + x1]! * fx;
-  const bottom = map[y1 * size + x0]! * (1 - fx) + map[y1 * size + x1]! * fx;
-  return top * (1 - fy) + bottom * fy;
-}
-
 /**
  * Renders an explanation as PNG bytes: left panel the crop (bilinear enlargement of the classifier input), right panel
  * the crop in gray with the heat colour blended over it (opacity `alpha × heat`), and a legend strip below with the
@@ -85,21 +55,14 @@ export async function renderExplanation(
   const W = 2 * S;
   const H = S + legendH;
   const rgb = new Uint8Array(W * H * 3).fill(24);
-  const k = n / S;
+  const plain = explanationRgba(explanation, crop, S, alpha, false);
+  const over = explanationRgba(explanation, crop, S, alpha);
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
-      const sx = (x + 0.5) * k;
-      const sy = (y + 0.5) * k;
-      const g = bilinear(crop, n, sx, sy);
-      const h = bilinear(explanation.heatmap, n, sx, sy);
-      const [r, gg, b] = heatColour(h);
-      const a = alpha * h;
+      const i = (y * S + x) * 4;
       const left = (y * W + x) * 3;
-      rgb[left] = rgb[left + 1] = rgb[left + 2] = g;
       const right = left + S * 3;
-      rgb[right] = g * (1 - a) + r * a;
-      rgb[right + 1] = g * (1 - a) + gg * a;
-      rgb[right + 2] = g * (1 - a) + b * a;
+      for (let c = 0; c < 3; c++) { rgb[left + c] = plain[i + c]!; rgb[right + c] = over[i + c]!; }
     }
   }
   const font = Math.max(10, Math.round(S * 0.075));

@@ -22,4 +22,4 @@ export {
 } from './video.js';
 
 export { createAnalyzer, type Analyzer, type AnalyzerOptions, type AnalyzeOptions } from './analyzer.js';
-export { explainImage, explanationPath, renderExplanation, writeExplanation, heatColour, type ExplainImageOptions, type ExplanationResult, type RenderExplanationOptions, type WriteExplanationOptions } from './explain.js';
+export { explainImage, explanationPath, renderExplanation, writeExplanation, type ExplainImageOptions, type ExplanationResult, type RenderExplanationOptions, type WriteExplanationOptions } from './explain.js';

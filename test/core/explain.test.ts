@@ -10,7 +10,7 @@ import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier, type ExpressionClassifier } from '../../src/core/classifier/expression.js';
-import { explainCrop, explanationCrop, meanHeat, occlusionPositions } from '../../src/core/explain.js';
+import { explainCrop, explanationCrop, explanationRgba, heatColour, meanHeat, occlusionPositions } from '../../src/core/explain.js';
 import { sampleGray, wholeImageWindow } from '../../src/core/image.js';
 import { EXPRESSIONS, toExpressionRecord } from '../../src/core/labels.js';
 import { createAnalyzer } from '../../src/node/analyzer.js';
@@ -78,6 +78,23 @@ describe('explainCrop mechanics (stub classifier with a known receptive field)',
     expect(e.label).toBe('sad');
     expect(e.scale).toBe(0);
     expect(e.heatmap.every((v) => v === 0)).toBe(true);
+  });
+
+  test('explanationRgba: px×px RGBA; cold pixels keep the gray face, hot ones take the inferno colour', async () => {
+    const crop = new Float32Array(S * S).fill(200);
+    const e = await explainCrop(stubClassifier(), crop);
+    const rgba = explanationRgba(e, crop, 96);
+    expect(rgba).toHaveLength(96 * 96 * 4);
+    expect([...rgba.subarray(0, 4)]).toEqual([200, 200, 200, 255]); // top-left: no heat
+    const hot = e.heatmap.indexOf(1);
+    const [hx, hy] = [(hot % S) * 2 + 1, Math.floor(hot / S) * 2 + 1];
+    const [r, g, b] = heatColour(1);
+    const i = (hy * 96 + hx) * 4;
+    expect(rgba[i]).toBeCloseTo(200 * 0.3 + r * 0.7, -1);
+    expect(rgba[i + 2]).toBeCloseTo(200 * 0.3 + b * 0.7, -1);
+    expect(g).toBe(255);
+    expect([...explanationRgba(e, crop, 96, 0.7, false).subarray(i, i + 4)]).toEqual([200, 200, 200, 255]);
+    expect(() => explanationRgba(e, new Float32Array(3), 96)).toThrow(expect.objectContaining({ code: 'E_IMAGE' }));
   });
 
   test('BAD CALL: wrong crop length → E_IMAGE; stride > patch, a fractional patch, an unknown key or label → E_OPTION', async () => {
