@@ -34,14 +34,17 @@ function meanClassifier(): ExpressionClassifier & { runs: number[] } {
   return {
     id: 'mean-stub', card: {} as ExpressionClassifier['card'], inputSize: 48, temperature: 1, runs,
     async classify(crops) {
+      return (await this.logits(crops)).map((z) => toExpressionRecord(Array.from(z, Math.exp)));
+    },
+    // log-probabilities are logits whose softmax is the probabilities themselves
+    async logits(crops) {
       runs.push(crops.length);
       return crops.map((c) => {
         const mean = c.reduce((a, b) => a + b, 0) / c.length;
         const k = Math.min(6, Math.max(0, Math.round(mean / 32)));
-        return toExpressionRecord(EXPRESSIONS.map((_, i) => (i === k ? 0.7 : 0.05)));
+        return Float32Array.from(EXPRESSIONS.map((_, i) => Math.log(i === k ? 0.7 : 0.05)));
       });
     },
-    async logits() { throw new Error('unused'); },
     async dispose() {},
   };
 }
@@ -204,7 +207,7 @@ describe('evaluateDataset', () => {
     expect(m[0]![0]).toBe(1);
     expect(m[5]![5]).toBe(1);
     // every prediction has confidence 0.7: one bin, accuracy 5/6 → ECE = |5/6 − 0.7|
-    expect(r.metrics.ece).toBeCloseTo(5 / 6 - 0.7, 12);
+    expect(r.metrics.ece).toBeCloseTo(5 / 6 - 0.7, 6); // float32 logits
     expect(r.complete).toBe(true);
 
     const five = await evaluateDataset({ classifier: meanClassifier(), detector: null }, ds, { labels: '5' });
@@ -219,7 +222,7 @@ describe('evaluateDataset', () => {
 
   test('a fatal classifier error ends the evaluation', async () => {
     const clf = meanClassifier();
-    clf.classify = async () => { throw Object.assign(new Error('runtime broke'), { code: 'X' }); };
+    clf.logits = async () => { throw Object.assign(new Error('runtime broke'), { code: 'X' }); };
     const ds = await openDataset(p('kaggle'));
     await expect(evaluateDataset({ classifier: clf, detector: null }, ds)).rejects.toThrow('runtime broke');
   });
