@@ -1,7 +1,11 @@
 /**
  * The built browser app (`dist/web`) as static files: GET/HEAD only, `index.html` for folders, MIME types the app
- * needs (`.wasm`, `.mjs`), long caching for hashed bundle names, `no-cache` otherwise, 304 on If-Modified-Since,
- * and no way out of the served folder: `..` is refused lexically and symbolic links are resolved and must stay inside.
+ * needs (`.wasm`, `.mjs`), long caching for hashed bundle names, `no-cache` otherwise, strong validators (ETag and
+ * Last-Modified: 304 on If-None-Match / If-Modified-Since), byte ranges (206), and no way out of the served folder:
+ * `..` is refused lexically and symbolic links are resolved and must stay inside.
+ * Pre-compressed siblings written by `npm run build:web` (`<file>.br`, `<file>.gz`) are sent instead of the file to
+ * clients whose `Accept-Encoding` allows it, with `Content-Encoding`, `Vary: Accept-Encoding` and the original file's
+ * MIME type; Range then applies to the compressed bytes (the representation sent).
  */
 import { stat } from 'node:fs/promises';
 import { extname, join, normalize, relative, sep } from 'node:path';
@@ -27,19 +31,23 @@ export async function registerStaticFiles(app: FastifyInstance, options: StaticF
     serve: false,
     decorateReply: true,
     cacheControl: false,
-    etag: false,
+    etag: true,
     lastModified: true,
+    acceptRanges: true,
+    preCompressed: true,
     dotfiles: 'deny',
-    setHeaders: (reply, path) => {
-      const type = MIME[extname(path).toLowerCase()] ?? 'application/octet-stream';
-      reply.header('content-type', type);
-    },
   });
 
   app.route({
     method: ['GET', 'HEAD'],
     url: '/*',
     schema: { hide: true },
+    // The MIME type of the file asked for, also when its .br/.gz sibling is sent (set last, over @fastify/static's).
+    onSend: async (request, reply, payload) => {
+      const type = (request as { ferkitType?: string }).ferkitType;
+      if (type && reply.statusCode < 300) reply.header('content-type', type);
+      return payload;
+    },
     handler: async (request, reply) => {
       let pathname: string;
       try {
@@ -58,6 +66,7 @@ export async function registerStaticFiles(app: FastifyInstance, options: StaticF
       // Hashed bundle names never change; everything else (html, models, manifest) is revalidated.
       const immutable = /\/assets\/[^/]+-[A-Za-z0-9_-]{8,}\.[a-z]+$/.test(pathname);
       reply.header('cache-control', immutable ? 'public, max-age=31536000, immutable' : 'no-cache');
+      (request as { ferkitType?: string }).ferkitType = MIME[extname(real).toLowerCase()] ?? 'application/octet-stream';
       return reply.sendFile(relative(realRoot, real), realRoot);
     },
   });

@@ -2,6 +2,8 @@
  * The app server (`ferkit serve`): cross-origin isolation and CSP headers, MIME types, GET/HEAD only, no path escape.
  */
 import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { request as httpRequest } from 'node:http';
+import { brotliCompressSync, brotliDecompressSync, gzipSync } from 'node:zlib';
 import { textSink } from '../helpers/cli.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -12,6 +14,21 @@ import { APP_HEADERS, isLoopbackHost, startStaticServer, type StaticServer } fro
 
 let dir: string;
 let server: StaticServer;
+const BIG = Buffer.from(Array.from({ length: 4000 }, (_, i) => `(func $f${i % 97} (result i32) i32.const ${i % 13})\n`).join(''));
+
+/** A raw GET (no automatic decompression, headers as given): status, headers and the body bytes as sent. */
+function rawGet(url: string, headers: Record<string, string> = {}): Promise<{ status: number; headers: Record<string, string | string[] | undefined>; body: Buffer }> {
+  return new Promise((ok, fail) => {
+    const req = httpRequest(url, { headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => ok({ status: res.statusCode ?? 0, headers: res.headers, body: Buffer.concat(chunks) }));
+      res.on('error', fail);
+    });
+    req.on('error', fail);
+    req.end();
+  });
+}
 
 beforeAll(async () => {
   dir = mkdtempSync(join(tmpdir(), 'ferkit-serve-'));
@@ -19,6 +36,10 @@ beforeAll(async () => {
   mkdirSync(join(dir, 'ort'));
   writeFileSync(join(dir, 'ort', 'a.wasm'), Buffer.from([0, 97, 115, 109]));
   writeFileSync(join(dir, 'ort', 'a.mjs'), 'export {}');
+  // A compressible runtime file with the .br/.gz siblings `npm run build:web` writes.
+  writeFileSync(join(dir, 'ort', 'big.wasm'), BIG);
+  writeFileSync(join(dir, 'ort', 'big.wasm.br'), brotliCompressSync(BIG));
+  writeFileSync(join(dir, 'ort', 'big.wasm.gz'), gzipSync(BIG));
   writeFileSync(join(dir, '..', 'ferkit-serve-secret.txt'), 'secret');
   server = await startStaticServer({ root: dir, port: 0 });
 });
@@ -65,6 +86,40 @@ describe('static server', () => {
     expect(res.headers.get('content-length')).toBe('4');
     expect(res.headers.get('cross-origin-opener-policy')).toBe('same-origin');
     expect((await res.arrayBuffer()).byteLength).toBe(0);
+  });
+
+  test('pre-compressed siblings: brotli or gzip by Accept-Encoding, with the original MIME type and Vary; plain otherwise', async () => {
+    const url = `${server.url}ort/big.wasm`;
+    const br = await rawGet(url, { 'accept-encoding': 'gzip, deflate, br' });
+    expect(br.status).toBe(200);
+    expect(br.headers['content-encoding']).toBe('br');
+    expect(br.headers['content-type']).toBe('application/wasm');
+    expect(String(br.headers.vary)).toMatch(/accept-encoding/i);
+    expect(br.headers['cross-origin-embedder-policy']).toBe('require-corp');
+    expect(br.body.length).toBeLessThan(BIG.length / 5);
+    expect(brotliDecompressSync(br.body).equals(BIG)).toBe(true);
+    const gz = await rawGet(url, { 'accept-encoding': 'gzip' });
+    expect(gz.headers['content-encoding']).toBe('gzip');
+    expect(gz.headers['content-type']).toBe('application/wasm');
+    const plain = await rawGet(url);
+    expect(plain.headers['content-encoding']).toBeUndefined();
+    expect(plain.body.equals(BIG)).toBe(true);
+  });
+
+  test('ETag: 304 on If-None-Match (per encoding); Range: 206 with the asked bytes, 416 past the end', async () => {
+    const url = `${server.url}ort/big.wasm`;
+    const first = await rawGet(url, { 'accept-encoding': 'br' });
+    const etag = String(first.headers.etag);
+    expect(etag).toMatch(/^(W\/)?"/);
+    expect((await rawGet(url, { 'accept-encoding': 'br', 'if-none-match': etag })).status).toBe(304);
+    const plainEtag = String((await rawGet(url)).headers.etag);
+    expect(plainEtag).not.toBe(etag); // another representation, another validator
+    const part = await rawGet(url, { range: 'bytes=100-199' });
+    expect(part.status).toBe(206);
+    expect(part.headers['content-range']).toBe(`bytes 100-199/${BIG.length}`);
+    expect(part.body.equals(BIG.subarray(100, 200))).toBe(true);
+    expect(part.headers['accept-ranges']).toBe('bytes');
+    expect((await rawGet(url, { range: `bytes=${BIG.length + 10}-` })).status).toBe(416);
   });
 
   test('BAD INPUT: POST is refused (nothing can be uploaded), missing files are 404, paths cannot leave the root', async () => {

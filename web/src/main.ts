@@ -337,7 +337,7 @@ function wireControls(s: AppState): void {
 
 // ---- start-up -------------------------------------------------------------------------------------------------
 function progressText(e: ModelLoadEvent): string {
-  if (e.type === 'step') return `${e.step}…`;
+  if (e.type === 'step') return { runtime: 'starting ONNX Runtime…', classifier: 'preparing the expression model…', detector: 'preparing the face detector…', warmup: 'warming up…' }[e.step];
   if (e.type === 'ready') return `${e.file} ready${e.fromCache ? ' (cached)' : ''}`;
   if (e.type === 'fetch') return `loading ${e.file}…`;
   return `loading ${e.file} ${e.total ? `${Math.round((100 * e.loaded) / e.total)}%` : `${(e.loaded / 1e6).toFixed(1)} MB`}`;
@@ -507,6 +507,8 @@ function startApp(): AppState {
   };
   wireControls(s);
   void wireSettings(s);
+  // The privacy note is open on wide screens, one line (expandable) on phones.
+  if (matchMedia('(min-width: 761px)').matches) byId<HTMLDetailsElement>('privacy').open = true;
   void boot(s);
   return s;
 }
