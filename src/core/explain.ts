@@ -263,25 +263,42 @@ function bilinear(map: ArrayLike<number>, size: number, x: number, y: number): n
   return top * (1 - fy) + bottom * fy;
 }
 
+/** Options of {@link explanationRgba}. */
+export interface ExplanationRgbaOptions {
+  /** Opacity of the heat colour where the heat is 1, in [0, 1]. Default 0.7. */
+  alpha?: number;
+  /** `false` paints the plain enlarged crop (a "before" panel). Default true. */
+  heat?: boolean;
+  /**
+   * Weak explanations fade: when {@link Explanation.scale} (the drop that heat 1.0 stands for) is below this many
+   * probability units, the colours are drawn at `scale / fadeBelow` of their opacity, so a map where no patch
+   * mattered much (redundant evidence, or noise) does not look as decisive as a strong one. 0 turns fading off.
+   * Default 0.1.
+   */
+  fadeBelow?: number;
+}
+
 /**
  * Paints the explanation over its crop, for canvases (`new ImageData(rgba, px, px)`) and image encoders alike:
  * the crop enlarged bilinearly to `px × px` in gray, with the heat colour ({@link heatColour}) blended over it at
- * opacity `alpha × heat` (so cold areas show the plain face).
- * @param explanation - from {@link explainCrop} (its `heatmap` and `size`).
+ * opacity `alpha × heat × min(1, scale / fadeBelow)` (so cold areas show the plain face, and weak maps fade).
+ * @param explanation - from {@link explainCrop} (its `heatmap`, `size` and `scale`).
  * @param crop - the explained crop, `size × size` gray 0–255.
- * @param px - output side in pixels (an integer ≥ 1), e.g. 192.
- * @param alpha - opacity where the heat is 1, in [0, 1]. Default 0.7.
- * @param heat - `false` paints the plain enlarged crop (the "before" panel). Default true.
+ * @param px - output side in pixels (an integer in [1, 8192]), e.g. 192.
+ * @param options - see {@link ExplanationRgbaOptions}.
  * @returns `px × px × 4` RGBA bytes, row-major, alpha 255.
- * @throws {FerkitError} `E_IMAGE` when `crop` does not have `size²` values; `E_OPTION` for a bad `px` or `alpha`.
+ * @throws {FerkitError} `E_IMAGE` when `crop` does not have `size²` values; `E_OPTION` for a bad `px` or option.
  */
 export function explanationRgba(
-  explanation: Pick<Explanation, 'heatmap' | 'size'>, crop: ArrayLike<number>, px: number, alpha = 0.7, heat = true,
+  explanation: Pick<Explanation, 'heatmap' | 'size' | 'scale'>, crop: ArrayLike<number>, px: number, optionsIn?: ExplanationRgbaOptions,
 ): Uint8ClampedArray {
   const n = explanation.size;
   if (!crop || crop.length !== n * n) throw new FerkitError('E_IMAGE', `crop must have ${n}x${n} = ${n * n} values, got ${describeValue(crop)}`);
   integerIn('px', px, 1, 8192);
-  numberIn('alpha', alpha, 0, 1);
+  const options = optionsObject<ExplanationRgbaOptions>('explanationRgba options', optionsIn, ['alpha', 'heat', 'fadeBelow']);
+  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? 0.1, 0, 1);
+  const alpha = numberIn('alpha', options.alpha ?? 0.7, 0, 1) * (fadeBelow > 0 ? Math.min(1, explanation.scale / fadeBelow) : 1);
+  const heat = options.heat ?? true;
   const out = new Uint8ClampedArray(px * px * 4);
   const k = n / px;
   for (let y = 0; y < px; y++) {

@@ -20,6 +20,8 @@ export interface RenderExplanationOptions {
   panelPx?: number;
   /** Opacity of the heat colour where the heat is 1 (it fades linearly to 0 with the heat). Default 0.7. */
   alpha?: number;
+  /** Below this {@link Explanation.scale} (probability units) the heat colours fade (see `explanationRgba`); 0: never. Default 0.1. */
+  fadeBelow?: number;
   /** Text of the legend's first line before the label, e.g. `#1` for the first face. Default none. */
   title?: string;
 }
@@ -35,7 +37,8 @@ export interface ExplanationResult extends Explanation {
 
 /**
  * Renders an explanation as PNG bytes: left panel the crop (bilinear enlargement of the classifier input), right panel
- * the crop in gray with the heat colour blended over it (opacity `alpha × heat`), and a legend strip below with the
+ * the crop in gray with the heat colour blended over it ({@link explanationRgba}: opacity `alpha × heat`, faded when the
+ * whole map stands for less than `fadeBelow` of probability, marked "(weak)"), and a legend strip below with the
  * label, its probability and a colour bar from 0 to {@link Explanation.scale} (the heat 1.0 stands for, as a drop of
  * the label's probability).
  * @param explanation - from {@link explainCrop}.
@@ -49,14 +52,15 @@ export async function renderExplanation(
   const S = numberIn('panelPx', options.panelPx ?? 192, 48, 2048);
   if (!Number.isInteger(S)) throw new FerkitError('E_OPTION', `panelPx must be an integer, got ${S}`);
   const alpha = numberIn('alpha', options.alpha ?? 0.7, 0, 1);
+  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? 0.1, 0, 1);
   const n = explanation.size;
   if (!crop || crop.length !== n * n) throw new FerkitError('E_IMAGE', `crop must have ${n}x${n} = ${n * n} values, got ${describeValue(crop)}`);
   const legendH = Math.round(S * 0.3);
   const W = 2 * S;
   const H = S + legendH;
   const rgb = new Uint8Array(W * H * 3).fill(24);
-  const plain = explanationRgba(explanation, crop, S, alpha, false);
-  const over = explanationRgba(explanation, crop, S, alpha);
+  const plain = explanationRgba(explanation, crop, S, { heat: false });
+  const over = explanationRgba(explanation, crop, S, { alpha, fadeBelow });
   for (let y = 0; y < S; y++) {
     for (let x = 0; x < S; x++) {
       const i = (y * S + x) * 4;
@@ -69,7 +73,7 @@ export async function renderExplanation(
   const small = font * 0.8;
   // Legend line 2: "0 [colour bar] 0.31  drop in p(happy)", the bar in the middle of the line.
   const barX0 = Math.round(font * 1.4);
-  const barX1 = Math.round(W * 0.45);
+  const barX1 = Math.round(W * 0.36);
   const line2 = S + legendH * 0.72;
   const barY0 = Math.round(line2 - small * 0.75);
   const barY1 = Math.round(line2 + small * 0.05);
@@ -90,7 +94,7 @@ export async function renderExplanation(
 <text x="${f1(font * 0.9)}" y="${f1(line1 + font * 1.02)}" font-size="${font}" font-weight="bold" fill="${textOn(colour)}">${xml(head)}</text>
 <text x="${f1(W - font * 0.5)}" y="${f1(line1 + font * 1.0)}" font-size="${f1(small)}" fill="#ddd" text-anchor="end">${xml(method)}</text>
 <text x="${f1(barX0 - font * 0.3)}" y="${f1(line2)}" font-size="${f1(small)}" fill="#ddd" text-anchor="end">0</text>
-<text x="${f1(barX1 + font * 0.3)}" y="${f1(line2)}" font-size="${f1(small)}" fill="#ddd">${explanation.scale.toFixed(2)} = drop in p(${xml(explanation.label)})</text>
+<text x="${f1(barX1 + font * 0.3)}" y="${f1(line2)}" font-size="${f1(small)}" fill="#ddd">${explanation.scale.toFixed(2)} = drop in p(${xml(explanation.label)})${explanation.scale < fadeBelow ? ' (weak)' : ''}</text>
 </svg>`;
   const png = await sharp(rgb, { raw: { width: W, height: H, channels: 3 } })
     .composite([{ input: Buffer.from(svg), top: 0, left: 0 }])
@@ -119,11 +123,11 @@ export async function writeExplanation(
   if (extname(outPath).toLowerCase() !== '.png') {
     throw new FerkitError('E_OPTION', `explanation output must end in .png, got "${extname(outPath) || '(no extension)'}"`, outPath);
   }
-  const { panelPx, alpha, title, ...explainOpts } = options;
+  const { panelPx, alpha, title, fadeBelow, ...explainOpts } = options;
   const label = explainOpts.label ?? (face && 'label' in face ? face.label : undefined);
   const explanation = await explainCrop(classifier, crop, { ...explainOpts, ...(label !== undefined ? { label } : {}) });
   const png = await renderExplanation(explanation, crop, {
-    ...(panelPx !== undefined ? { panelPx } : {}), ...(alpha !== undefined ? { alpha } : {}), ...(title !== undefined ? { title } : {}),
+    ...(panelPx !== undefined ? { panelPx } : {}), ...(alpha !== undefined ? { alpha } : {}), ...(fadeBelow !== undefined ? { fadeBelow } : {}), ...(title !== undefined ? { title } : {}),
   });
   await writeFileAtomic(outPath, png);
   return { ...explanation, path: outPath };

@@ -93,8 +93,12 @@ describe('explainCrop mechanics (stub classifier with a known receptive field)',
     expect(rgba[i]).toBeCloseTo(200 * 0.3 + r * 0.7, -1);
     expect(rgba[i + 2]).toBeCloseTo(200 * 0.3 + b * 0.7, -1);
     expect(g).toBe(255);
-    expect([...explanationRgba(e, crop, 96, 0.7, false).subarray(i, i + 4)]).toEqual([200, 200, 200, 255]);
+    expect([...explanationRgba(e, crop, 96, { heat: false }).subarray(i, i + 4)]).toEqual([200, 200, 200, 255]);
     expect(() => explanationRgba(e, new Float32Array(3), 96)).toThrow(expect.objectContaining({ code: 'E_IMAGE' }));
+    // A weak map (the same heat standing for a 0.02 drop) fades to a fifth of the opacity with the default fadeBelow 0.1.
+    const weak = explanationRgba({ ...e, scale: 0.02 }, crop, 96);
+    expect(weak[i]).toBeCloseTo(200 * (1 - 0.14) + r * 0.14, -1);
+    expect(explanationRgba({ ...e, scale: 0.02 }, crop, 96, { fadeBelow: 0 })[i]).toBe(rgba[i]);
   });
 
   test('BAD CALL: wrong crop length → E_IMAGE; stride > patch, a fractional patch, an unknown key or label → E_OPTION', async () => {
