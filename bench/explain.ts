@@ -4,19 +4,26 @@
  * one plain classification (batch 1, the baseline), the explanation (one classify call over 1 + positions² crops),
  * and rendering + writing the PNG. Also a few patch/stride settings, since the cost follows the number of positions.
  *
- *   npm run build && nice -n 10 node dist/bench/explain.js [--models ferkit-resnet-s,ferkit-lite] [--repeat 3] [--threads N]
+ * With FER2013 PublicTest at hand (`--fer DIR`, default ../shared/data/fer2013/PublicTest) it also checks faithfulness:
+ * filling the 10 % hottest pixels must lower the label's probability more than random pixels or another face's hot spots.
+ *
+ *   npm run build && nice -n 10 node dist/bench/explain.js [--models ferkit-resnet-s,ferkit-lite] [--repeat 3] [--threads N] [--per-class 20]
  *
  * Prints a table and writes results/explain.json (with the load average: timings on a shared machine are noisy).
  * Not a test: a benchmark.
  */
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
+import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
 import { createFaceDetector } from '../src/core/detector/index.js';
-import { explainCrop, explanationCrop } from '../src/core/explain.js';
+import { type Explanation, explainCrop, explanationCrop, meanHeat } from '../src/core/explain.js';
+import { sampleGray, wholeImageWindow } from '../src/core/image.js';
+import { EXPRESSIONS } from '../src/core/labels.js';
+import type { ExpressionClassifier } from '../src/core/classifier/expression.js';
 import { decodeImage } from '../src/node/decode.js';
 import { renderExplanation, writeExplanation } from '../src/node/explain.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
@@ -28,6 +35,8 @@ const { values: args } = parseArgs({
     repeat: { type: 'string', default: '3' },
     threads: { type: 'string' },
     out: { type: 'string', default: join(packageRoot(), 'results', 'explain.json') },
+    fer: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
+    'per-class': { type: 'string', default: '20' },
   },
 });
 const repeat = Number(args.repeat);
@@ -56,6 +65,58 @@ for (const f of readdirSync(demo).filter((n) => n.endsWith('.jpg')).sort()) {
 }
 await det.dispose();
 console.log(`${crops.length} faces from ${demo}; repeat ${repeat}; ORT threads ${threads ?? 'default'}; ${cpus().length} CPUs; load ${loadavg().map((l) => l.toFixed(2)).join(' ')}`);
+
+// FER2013 PublicTest faces (the first N per class, sorted) for the faithfulness check, when ../shared is there.
+const ferCrops: { crop: Float32Array; cls: string }[] = [];
+if (existsSync(args.fer!)) {
+  for (const cls of EXPRESSIONS) {
+    for (const f of readdirSync(join(args.fer!, cls)).sort().slice(0, Number(args['per-class']))) {
+      const { data, info } = await sharp(join(args.fer!, cls, f)).greyscale().raw().toBuffer({ resolveWithObject: true });
+      const img = { data, width: info.width, height: info.height, channels: 1 as const };
+      ferCrops.push({ crop: sampleGray(img, wholeImageWindow(img), 48), cls });
+    }
+  }
+}
+
+/** Indices of the `k` hottest pixels of a heatmap. */
+const hottest = (e: Explanation, k: number): number[] => [...e.heatmap.keys()].sort((a, b) => e.heatmap[b]! - e.heatmap[a]!).slice(0, k);
+
+/**
+ * Faithfulness (a "deletion" check): fill the 10 % hottest pixels of each face's map with the patch gray and measure the
+ * drop of the explained label's probability, against two controls of the same area: random pixels, and the hottest
+ * pixels of another face's map (a face of another class: same blob shapes, not this face's evidence). Also the mean heat
+ * per horizontal third of the crop, per true class.
+ */
+async function faithfulness(clf: ExpressionClassifier, setting: { patch: number; stride: number }) {
+  const k = Math.round(0.1 * 48 * 48);
+  const exps: Explanation[] = [];
+  for (const { crop } of ferCrops) exps.push(await explainCrop(clf, crop, setting));
+  let seed = 1;
+  const rand = (): number => { seed = (seed * 1103515245 + 12345) % 2 ** 31; return seed / 2 ** 31; };
+  const drops = { own: [] as number[], random: [] as number[], other: [] as number[] };
+  const perClass: Record<string, { upper: number; middle: number; lower: number; n: number }> = {};
+  for (const [i, { crop, cls }] of ferCrops.entries()) {
+    const e = exps[i]!;
+    const masked = (idx: number[]): Float32Array => { const c = crop.slice(); for (const j of idx) c[j] = e.fill; return c; };
+    const other = exps[(i + Number(args['per-class'])) % exps.length]!;
+    const randomIdx = [...Array(48 * 48).keys()].sort(() => rand() - 0.5).slice(0, k);
+    const [po, pr, pt] = await clf.classify([masked(hottest(e, k)), masked(randomIdx), masked(hottest(other, k))]);
+    drops.own.push(e.probability - po![e.label]);
+    drops.random.push(e.probability - pr![e.label]);
+    drops.other.push(e.probability - pt![e.label]);
+    const pc = (perClass[cls] ??= { upper: 0, middle: 0, lower: 0, n: 0 });
+    pc.upper += meanHeat(e, 0, 0, 48, 16); pc.middle += meanHeat(e, 0, 16, 48, 32); pc.lower += meanHeat(e, 0, 32, 48, 48); pc.n++;
+  }
+  const mean = (xs: number[]): number => +(xs.reduce((a, b) => a + b, 0) / xs.length).toFixed(4);
+  return {
+    ...setting, faces: ferCrops.length,
+    meanDropHottest10pct: mean(drops.own), meanDropRandom10pct: mean(drops.random), meanDropOtherFacesHottest10pct: mean(drops.other),
+    ownBeatsOther: +(drops.own.filter((d, i) => d > drops.other[i]!).length / drops.own.length).toFixed(3),
+    meanHeatByThird: Object.fromEntries(Object.entries(perClass).map(([c, v]) => [c, {
+      upper: +(v.upper / v.n).toFixed(3), middle: +(v.middle / v.n).toFixed(3), lower: +(v.lower / v.n).toFixed(3), n: v.n,
+    }])),
+  };
+}
 
 const tmp = mkdtempSync(join(tmpdir(), 'ferkit-explain-bench-'));
 const loadBefore = loadavg();
@@ -90,26 +151,34 @@ for (const id of args.models!.split(',')) {
     await writeExplanation(clf, crop, null, join(tmp, `${id}.face${i + 1}.explain.png`));
     writeMs.push(performance.now() - t);
   }
+  const faithful = [];
+  if (ferCrops.length > 0) for (const s of [SETTINGS[0]!, SETTINGS[3]!]) faithful.push(await faithfulness(clf, s));
   await clf.dispose();
   const row = {
     model: id, classifyOneMs: stats(classifyMs), settings, renderPngMs: stats(renderMs),
     writeExplanationMs: stats(writeMs), // explain (default settings) + render + atomic write
+    faithfulness: faithful,
   };
   models.push(row);
   const d = settings[0]!;
   console.log(`\n${id}: classify 1 face ${row.classifyOneMs.median} ms (median); explanation (patch ${d.patch}, stride ${d.stride}, ${d.runs} crops) ${d.explainMs.median} ms median, ${d.explainMs.p90} p90 (${(d.explainMs.median / row.classifyOneMs.median).toFixed(0)}× one classification); render PNG ${row.renderPngMs.median} ms; writeExplanation total ${row.writeExplanationMs.median} ms`);
   console.log('| patch | stride | crops classified | ms per face (median) | p90 |\n|---|---|---|---|---|');
   for (const s of settings) console.log(`| ${s.patch} | ${s.stride} | ${s.runs} | ${s.explainMs.median} | ${s.explainMs.p90} |`);
+  for (const f of faithful) {
+    console.log(`faithfulness, patch ${f.patch} stride ${f.stride}, ${f.faces} PublicTest faces: filling the 10% hottest pixels drops p(label) by ${f.meanDropHottest10pct}, random 10% by ${f.meanDropRandom10pct}, another face's hottest 10% by ${f.meanDropOtherFacesHottest10pct} (own > other in ${(100 * f.ownBeatsOther).toFixed(0)}% of faces)`);
+    console.log(`  mean heat by third (upper/middle/lower): ${Object.entries(f.meanHeatByThird).map(([c, v]) => `${c} ${v.upper}/${v.middle}/${v.lower}`).join(', ')}`);
+  }
 }
 rmSync(tmp, { recursive: true, force: true });
 const result = {
   date: new Date().toISOString(),
-  command: `node dist/bench/explain.js --models ${args.models} --repeat ${repeat}${threads !== undefined ? ` --threads ${threads}` : ''}`,
+  command: `node dist/bench/explain.js --models ${args.models} --repeat ${repeat} --per-class ${args['per-class']}${threads !== undefined ? ` --threads ${threads}` : ''}`,
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   ortThreads: threads ?? 'default',
   loadAverage: { before: loadBefore.map((l) => +l.toFixed(2)), after: loadavg().map((l) => +l.toFixed(2)) },
   faces: crops.length,
   source: 'faces detected in node_modules/@vladmandic/face-api/demo/*.jpg, cropped as the analyzer does',
+  faithfulnessSource: ferCrops.length ? `FER2013 PublicTest, first ${args['per-class']} per class (sorted file names)` : 'skipped: no FER2013 folder',
   models,
 };
 await writeJsonFileAtomic(args.out!, result);
