@@ -74,12 +74,12 @@ for (const [k, name] of EXPRESSIONS.entries()) {
     const crops: Float32Array[] = [];
     for (const s of SIZES) {
       const small = s === info.width ? img : gray(await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } })
-        .resize(s, s, { kernel: 'linear' }).raw().toBuffer(), s, s);
+        .resize(s, s, { kernel: 'linear' }).extractChannel(0).raw().toBuffer(), s, s);
       crops.push(sampleGray(small, wholeImageWindow(small), 48));
     }
     for (const sigma of SIGMAS) {
       const b = sigma === 0 ? img : gray(await sharp(data, { raw: { width: info.width, height: info.height, channels: 1 } })
-        .blur(sigma).raw().toBuffer(), info.width, info.height);
+        .blur(sigma).extractChannel(0).raw().toBuffer(), info.width, info.height);
       crops.push(sampleGray(b, wholeImageWindow(b), 48));
     }
     const obs = await classifyAll(crops, k);

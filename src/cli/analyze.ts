@@ -8,6 +8,7 @@ import { extname, join, relative, resolve, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { FerkitError } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
+import type { QualityThresholds } from '../core/quality.js';
 import type { ImageAnalysis } from '../core/types.js';
 import { annotateImage } from '../node/annotate.js';
 import { DEFAULT_MAX_PIXELS, PixelBudget } from '../node/decode.js';
@@ -40,6 +41,8 @@ export interface CliAnalyzerOptions {
   pixelBudget?: PixelBudget;
   /** Skip loading the face detector (every call is `cropped: true`). */
   cropsOnly?: boolean;
+  /** Overrides of the quality gate's thresholds. */
+  quality?: Partial<QualityThresholds>;
 }
 
 /** The part of `ferkit/node`'s `Analyzer` the CLI uses. */
@@ -175,6 +178,7 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
       ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
       pixelBudget: budget,
       cropsOnly: opts.cropped,
+      ...(opts.quality !== undefined ? { quality: opts.quality } : {}),
     });
 
     /** stdout closed under us (EPIPE): results to stdout are lost from here on. */
@@ -241,7 +245,11 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
       if (entry.error) return { item: failureItem(entry.path, entry.error) };
       const picture = namer?.name(entry.path); // named in input order, before any await
       try {
-        const analysis = await active.analyze(entry.path, { cropped: opts.cropped, name: entry.path });
+        const analysed = await active.analyze(entry.path, { cropped: opts.cropped, name: entry.path });
+        // --min-quality ok: uncertain faces leave every output (JSON, CSV, pictures, summary); the summary counts them
+        const kept = opts.minQuality === 'ok' ? analysed.faces.filter((f) => f.quality?.status !== 'uncertain') : analysed.faces;
+        if (kept.length !== analysed.faces.length) summary.dropUncertain(entry.path, analysed.faces.length - kept.length);
+        const analysis = kept === analysed.faces ? analysed : { ...analysed, faces: kept };
         if (picture) {
           const problem = await writePicture(entry.path, analysis, picture);
           // The analysis is kept; the missing picture is reported and makes the exit code 3.

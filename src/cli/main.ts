@@ -17,7 +17,7 @@ import { parseMapOption, runEvaluate, type EvaluateCliOptions } from './evaluate
 import { registerServeCommand } from './serve.js';
 import { registerVideoCommand } from './video.js';
 import {
-  DETECTOR_CHOICES, defaultConcurrency, parseBytes, parseInteger, parsePixels, parseProbability, type AnalyzeCliOptions,
+  DETECTOR_CHOICES, defaultConcurrency, parseBytes, parseInteger, parsePixels, parseProbability, parseQualityThresholds, type AnalyzeCliOptions,
 } from './options.js';
 
 const EXAMPLES = `
@@ -115,6 +115,8 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .addOption(new Option('--pixel-budget <n>', 'decoded pixels held at once across workers and annotation, e.g. 200M (memory bound for large images)')
       .argParser(parsePixels).default(undefined, 'max(--max-pixels, 100M)'))
     .option('--model <id|path>', 'expression classifier: a bundled id (ferkit models lists them; ferkit-resnet-s is the default, ferkit-lite 5x faster) or an .onnx path with its .card.json beside it')
+    .addOption(new Option('--min-quality <level>', 'ok: leave out faces the quality gate marks uncertain (too small, blurred, turned away, low confidence; see docs/quality.md)').choices(['ok', 'uncertain']).default('uncertain'))
+    .addOption(new Option('--quality <thresholds>', 'quality gate thresholds, e.g. min-face-px=32,min-top-1=0.5 (keys: min-face-px, min-sharpness, max-yaw-deg, max-roll-deg, min-detection-score, min-top-1, min-margin)').argParser(parseQualityThresholds))
     .addOption(new Option('-j, --concurrency <n>', 'images analysed at once').argParser(parseInteger(1, 64)).default(defaultConcurrency()))
     .addOption(new Option('--precision <digits>', 'decimal places of numbers in CSV output').argParser(parseInteger(0, 17)).default(DEFAULT_CSV_PRECISION))
     .option('--force', 'replace existing output files that ferkit did not write (inputs are never replaced)')

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { InvalidArgumentError } from 'commander';
 import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
+import { DEFAULT_QUALITY_THRESHOLDS, type QualityThresholds } from '../core/quality.js';
 import { OUTPUT_FORMATS, type OutputFormat } from '../node/output.js';
 
 /** Detector choices of `--detector`. */
@@ -34,6 +35,32 @@ export interface AnalyzeCliOptions {
   maxBytes?: number;
   /** Decoded pixels in flight across workers (default max(--max-pixels, 100M)). */
   pixelBudget?: number;
+  /** `ok`: leave faces the quality gate marks uncertain out of every output. Default `uncertain` (keep all). */
+  minQuality?: 'ok' | 'uncertain';
+  /** Overrides of the quality gate's thresholds. */
+  quality?: Partial<QualityThresholds>;
+}
+
+/** `--quality` keys (kebab case) → {@link QualityThresholds} keys. */
+const QUALITY_KEYS: Record<string, keyof QualityThresholds> = Object.fromEntries(
+  Object.keys(DEFAULT_QUALITY_THRESHOLDS).map((k) => [k.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`).replace(/(\d)/, '-$1'), k as keyof QualityThresholds]));
+
+/**
+ * `--quality min-face-px=32,min-top-1=0.5`: overrides of the quality gate's thresholds (see docs/quality.md).
+ * Keys: min-face-px, min-sharpness, max-yaw-deg, max-roll-deg, min-detection-score, min-top-1, min-margin.
+ */
+export function parseQualityThresholds(value: string): Partial<QualityThresholds> {
+  const out: Partial<QualityThresholds> = {};
+  for (const part of value.split(',').map((p) => p.trim()).filter(Boolean)) {
+    const m = /^([a-z0-9-]+)=(.+)$/.exec(part);
+    const key = m ? QUALITY_KEYS[m[1]!] : undefined;
+    if (!m || !key) throw new InvalidArgumentError(`expected key=value pairs with keys ${Object.keys(QUALITY_KEYS).join(', ')}; got "${part}".`);
+    const n = Number(m[2]);
+    if (!Number.isFinite(n) || n < 0) throw new InvalidArgumentError(`${m[1]} must be a number ≥ 0, got "${m[2]}".`);
+    out[key] = n;
+  }
+  if (Object.keys(out).length === 0) throw new InvalidArgumentError('expected key=value pairs, e.g. min-face-px=32,min-top-1=0.5.');
+  return out;
 }
 
 /** Default `--concurrency`: the number of CPUs, at most 4 (decoding and ORT use their own threads too). */

@@ -43,6 +43,10 @@ export interface RunSummary {
   labelSet: LabelSetId;
   /** Faces per label of the label set (every label, zeros included). */
   expressions: Record<string, number>;
+  /** Reported faces the quality gate marked uncertain. */
+  uncertainFaces: number;
+  /** Faces left out of every output by `--min-quality ok` (not in `faces`). */
+  uncertainDropped: number;
   totalMs: number;
   imagesPerSecond: number;
   failuresByCode: Partial<Record<FerkitErrorCode, number>>;
@@ -69,6 +73,9 @@ export class SummaryBuilder {
   private ok = 0;
   private faces = 0;
   private noFace = 0;
+  private uncertain = 0;
+  private dropped = 0;
+  private readonly droppedFiles = new Set<string>();
   private readonly expressions: Record<string, number>;
   private readonly failures: RunSummary['failures'] = [];
   private readonly failuresByCode: RunSummary['failuresByCode'] = {};
@@ -99,6 +106,12 @@ export class SummaryBuilder {
     this.outputFailures.push({ file, message });
   }
 
+  /** Records faces of `file` left out by `--min-quality ok` (an image left with none is not "without a face"). */
+  dropUncertain(file: string, n: number): void {
+    this.dropped += n;
+    this.droppedFiles.add(file);
+  }
+
   /** Records the annotated picture written for `file`. */
   picture(file: string, picture: string): void {
     this.pictures.push({ file, picture });
@@ -116,8 +129,9 @@ export class SummaryBuilder {
     }
     this.ok++;
     this.faces += item.faces.length;
-    if (item.faces.length === 0) this.noFace++;
+    if (item.faces.length === 0 && !this.droppedFiles.has(item.file)) this.noFace++;
     for (const face of item.faces) {
+      if (face.quality?.status === 'uncertain') this.uncertain++;
       const { label } = chosenLabel(face, this.labelSet);
       this.expressions[label] = (this.expressions[label] ?? 0) + 1;
     }
@@ -150,7 +164,7 @@ export class SummaryBuilder {
     }
     return {
       files: this.files, ok: this.ok, failed: this.files - this.ok, faces: this.faces, imagesWithoutFace: this.noFace,
-      labelSet: this.labelSet, expressions: this.expressions, totalMs,
+      labelSet: this.labelSet, expressions: this.expressions, uncertainFaces: this.uncertain, uncertainDropped: this.dropped, totalMs,
       imagesPerSecond: totalMs > 0 ? this.files / (totalMs / 1000) : 0,
       failuresByCode: this.failuresByCode, failures: this.failures, groundTruth,
       skipped: this.skipped, outputFailures: this.outputFailures, pictures: this.pictures,
@@ -174,6 +188,10 @@ export function formatSummary(s: RunSummary): string {
   }
   if (s.skipped.length > 0) lines.push(`  skipped: ${plural(s.skipped.length, 'path')} (ferkit's own outputs; each is listed above)`);
   if (s.outputFailures.length > 0) lines.push(`  outputs not written: ${s.outputFailures.length} (each is listed above)`);
+  if (s.uncertainFaces > 0 || s.uncertainDropped > 0) {
+    lines.push(`  quality: ${plural(s.uncertainFaces, 'face')} marked uncertain`
+      + (s.uncertainDropped ? `, ${s.uncertainDropped} more left out by --min-quality ok` : '') + ' (docs/quality.md)');
+  }
   const counts = Object.entries(s.expressions).filter(([, n]) => n > 0).sort((a, b) => b[1] - a[1]);
   lines.push(`  expressions (label set ${s.labelSet}): ${counts.length ? counts.map(([l, n]) => `${l} ${n}`).join(', ') : 'none'}`);
   const g = s.groundTruth;

@@ -66,13 +66,16 @@ function faceSvg(face: FaceAnalysis, index: number, scale: number, W: number, H:
   const font = Math.max(12, Math.min(base * 1.2, Math.max(w * 0.2, base * 0.6)));
   const stroke = Math.max(2, base * 0.2);
   const parts: string[] = [];
-  parts.push(`<rect x="${f1(x)}" y="${f1(y)}" width="${f1(w)}" height="${f1(h)}" fill="none" stroke="${colour}" stroke-width="${f1(stroke)}"/>`);
+  // An uncertain face (quality gate) gets a dashed box, a "?" after its score and its reasons in the panel.
+  const uncertain = face.quality?.status === 'uncertain';
+  const dash = uncertain ? ` stroke-dasharray="${f1(stroke * 3)} ${f1(stroke * 2)}"` : '';
+  parts.push(`<rect x="${f1(x)}" y="${f1(y)}" width="${f1(w)}" height="${f1(h)}" fill="none" stroke="${colour}" stroke-width="${f1(stroke)}"${dash}/>`);
   for (const k of KEYPOINT_NAMES) {
     const p = face.keypoints[k];
     parts.push(`<circle cx="${f1(p.x * scale)}" cy="${f1(p.y * scale)}" r="${f1(stroke * 1.3)}" fill="${colour}" stroke="#000" stroke-width="${f1(stroke * 0.4)}"/>`);
   }
   // Label tag: "#1 happy 0.91" above the box (inside it when the box touches the top edge).
-  const tag = `${index + 1}  ${chosen.label} ${chosen.score.toFixed(2)}`;
+  const tag = `${index + 1}  ${chosen.label} ${chosen.score.toFixed(2)}${uncertain ? ' ?' : ''}`;
   const pad = font * 0.3;
   const tagH = font + 2 * pad;
   const tagW = textWidth(tag, font) + 2 * pad;
@@ -85,8 +88,9 @@ function faceSvg(face: FaceAnalysis, index: number, scale: number, W: number, H:
   const small = font * 0.8;
   const lineH = small * 1.45;
   const lines = top3.map(([l, p]) => `${l} ${(p * 100).toFixed(1)}%`);
-  const panelW = Math.max(...lines.map((l) => textWidth(l, small))) + 2 * pad + small;
-  const panelH = lines.length * lineH + 2 * pad;
+  const note = uncertain ? `uncertain: ${face.quality.reasons.join(', ')}` : '';
+  const panelW = Math.max(...lines.map((l) => textWidth(l, small)), textWidth(note, small) - small) + 2 * pad + small;
+  const panelH = (lines.length + (note ? 1 : 0)) * lineH + 2 * pad;
   const panelX = Math.min(Math.max(0, x - stroke / 2), Math.max(0, W - panelW));
   const panelY = y + h + stroke / 2 + panelH <= H ? y + h + stroke / 2 : Math.max(0, y + h - stroke / 2 - panelH);
   parts.push(`<rect x="${f1(panelX)}" y="${f1(panelY)}" width="${f1(panelW)}" height="${f1(panelH)}" fill="#000" fill-opacity="0.68"/>`);
@@ -98,6 +102,10 @@ function faceSvg(face: FaceAnalysis, index: number, scale: number, W: number, H:
     parts.push(`<rect x="${f1(panelX + pad + small)}" y="${f1(ly + small * 1.22)}" width="${f1(Math.max(1, (panelW - 2 * pad - small) * p))}" height="${f1(Math.max(1, small * 0.1))}" fill="${COLOURS[label] ?? '#fff'}"/>`);
     parts.push(`<text x="${f1(panelX + pad + small)}" y="${f1(ly + small * 0.95)}" font-size="${f1(small)}" fill="#fff">${xml(line)}</text>`);
   });
+  if (note) {
+    const ly = panelY + pad + lines.length * lineH;
+    parts.push(`<text x="${f1(panelX + pad)}" y="${f1(ly + small * 0.95)}" font-size="${f1(small)}" font-style="italic" fill="#ffd84d">${xml(note)}</text>`);
+  }
   return parts.join('\n');
 }
 
@@ -125,7 +133,8 @@ export function overlaySvg(analysis: ImageAnalysis, W: number, H: number, scale:
  *
  * Drawn per face: the box and the 6 keypoints in the label's colour; a tag `N  label score` (the face's number,
  * its label in the chosen set — `projected.label` when present — and its probability); a panel with the 3 most
- * probable labels in percent. Line widths and fonts scale with the image (readable from 640 px to 4000 px);
+ * probable labels in percent. A face the quality gate marks uncertain has a dashed box, a "?" after its score and
+ * a line "uncertain: <reasons>" in its panel. Line widths and fonts scale with the image (readable from 640 px to 4000 px);
  * images smaller than `minSidePx` (e.g. 48×48 FER2013 crops) are enlarged first.
  *
  * @param source - the analysed image: a path or encoded bytes (decoded with {@link decodeImage}, EXIF orientation applied).

@@ -443,18 +443,19 @@ export function createResultWriter(format: OutputFormat, sink: TextSink, options
     case 'csv': {
       const labels = LABEL_SETS[set].labels;
       const header = [
-        'file', 'face', 'x', 'y', 'width', 'height', 'detection_score', 'label', 'label_score', 'valence',
-        ...labels.map((l) => `p_${l}`), 'error_code', 'error_message',
+        'file', 'face', 'x', 'y', 'width', 'height', 'detection_score', 'label', 'label_score', 'valence', 'valence_score',
+        'quality', 'quality_reasons', ...labels.map((l) => `p_${l}`), 'error_code', 'error_message',
       ];
       const empty = (n: number): string[] => new Array<string>(n).fill('');
       const rowsOf = (item: BatchItem): (string | number)[][] => {
-        if (!item.ok) return [[item.file, ...empty(9 + labels.length), item.error.code, item.error.message]];
-        if (item.faces.length === 0) return [[item.file, ...empty(11 + labels.length)]];
+        if (!item.ok) return [[item.file, ...empty(12 + labels.length), item.error.code, item.error.message]];
+        if (item.faces.length === 0) return [[item.file, ...empty(14 + labels.length)]];
         return item.faces.map((face, i) => {
           const chosen = chosenLabel(face, set);
           return [
             item.file, i + 1, face.box.x, face.box.y, face.box.width, face.box.height, face.score,
-            chosen.label, chosen.score, face.valence, ...labels.map((l) => chosen.probabilities[l] ?? ''), '', '',
+            chosen.label, chosen.score, face.valence, face.valenceScore, face.quality.status, face.quality.reasons.join(' '),
+            ...labels.map((l) => chosen.probabilities[l] ?? ''), '', '',
           ];
         });
       };
