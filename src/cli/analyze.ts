@@ -4,13 +4,15 @@
  * written, 1 some inputs failed, 2 usage error, 3 an output failed or was lost, 130 interrupted.
  */
 import { realpath } from 'node:fs/promises';
-import { extname, join, relative, resolve, sep } from 'node:path';
+import { basename, dirname, extname, join, relative, resolve, sep } from 'node:path';
 import type { Writable } from 'node:stream';
 import { FerkitError } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
+import type { ExpressionClassifier } from '../core/classifier/expression.js';
 import type { QualityThresholds } from '../core/quality.js';
 import type { ImageAnalysis } from '../core/types.js';
 import { annotateImage } from '../node/annotate.js';
+import { explainImage, explanationPath } from '../node/explain.js';
 import { DEFAULT_MAX_PIXELS, PixelBudget } from '../node/decode.js';
 import { countInputs, expandInputs, type InputEntry } from '../node/inputs.js';
 import {
@@ -48,6 +50,8 @@ export interface CliAnalyzerOptions {
 /** The part of `ferkit/node`'s `Analyzer` the CLI uses. */
 export interface CliAnalyzer {
   analyze(input: string, options?: { cropped?: boolean; name?: string }): Promise<ImageAnalysis>;
+  /** The loaded classifier, for `--explain` (the real analyzer has it; a fake without it cannot explain). */
+  readonly pipeline?: { readonly classifier: ExpressionClassifier };
   dispose(): Promise<void>;
 }
 
@@ -160,6 +164,7 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
     if (opts.out) specs.push({ option: '--out', path: opts.out, kind: 'file' });
     if (opts.summary) specs.push({ option: '--summary', path: opts.summary, kind: 'file' });
     if (opts.annotate) specs.push({ option: '--annotate', path: opts.annotate, kind: 'folder' });
+    if (opts.explain) specs.push({ option: '--explain', path: opts.explain, kind: 'folder' });
     plan = await planOutputs(specs, facts, { cwd: io.cwd, force: opts.force });
     const real = (option: string): string => plan!.outputs.find((o) => o.option === option)!.real;
     sink = opts.out ? await openAtomicFile(real('--out')) : streamSink(io.stdout);
@@ -183,7 +188,7 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
 
     /** stdout closed under us (EPIPE): results to stdout are lost from here on. */
     let stdoutLost: Error | undefined;
-    const fileOutputs = Boolean(opts.summary || opts.annotate);
+    const fileOutputs = Boolean(opts.summary || opts.annotate || opts.explain);
     if (!opts.out) {
       const onError = (err: Error): void => {
         stdoutLost ??= err;
@@ -223,6 +228,23 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
     let skipped = 0;
     const active = analyzer;
     const namer = opts.annotate ? new AnnotationNamer(real('--annotate'), facts.base, io.cwd) : undefined;
+    const explainNamer = opts.explain ? new AnnotationNamer(real('--explain'), facts.base, io.cwd) : undefined;
+    const classifier = active.pipeline?.classifier;
+    if (opts.explain && !classifier) throw new UsageError('--explain needs the analyzer\'s classifier, which this analyzer does not expose');
+
+    /** One occlusion heatmap per face (docs/explanations.md); `undefined` when all were written, else the problem. */
+    const writeExplanations = async (file: string, analysis: ImageAnalysis, picture: string): Promise<string | undefined> => {
+      const dir = dirname(picture);
+      const stem = basename(picture, extname(picture));
+      try {
+        await explainImage(classifier!, file, analysis, (i) => explanationPath(dir, stem, i), {
+          cropped: opts.cropped, maxPixels: opts.maxPixels, budget, ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
+        });
+      } catch (err) {
+        return `could not write the explanations of ${file} into ${dir}: ${err instanceof FerkitError ? err.message : describeFsError(err)}`;
+      }
+      return undefined;
+    };
 
     const writePicture = async (file: string, analysis: ImageAnalysis, out: string): Promise<string | undefined> => {
       const [inputReal, owner] = await Promise.all([realpath(resolve(io.cwd, file)).catch(() => null), outputOwner(out)]);
@@ -244,19 +266,21 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
       if (entry.skipped !== undefined) return null;
       if (entry.error) return { item: failureItem(entry.path, entry.error) };
       const picture = namer?.name(entry.path); // named in input order, before any await
+      const explained = explainNamer?.name(entry.path);
       try {
         const analysed = await active.analyze(entry.path, { cropped: opts.cropped, name: entry.path });
         // --min-quality ok: uncertain faces leave every output (JSON, CSV, pictures, summary); the summary counts them
         const kept = opts.minQuality === 'ok' ? analysed.faces.filter((f) => f.quality?.status !== 'uncertain') : analysed.faces;
         if (kept.length !== analysed.faces.length) summary.dropUncertain(entry.path, analysed.faces.length - kept.length);
         const analysis = kept === analysed.faces ? analysed : { ...analysed, faces: kept };
+        const explainProblem = explained ? await writeExplanations(entry.path, analysis, explained) : undefined;
         if (picture) {
-          const problem = await writePicture(entry.path, analysis, picture);
-          // The analysis is kept; the missing picture is reported and makes the exit code 3.
+          const problem = [explainProblem, await writePicture(entry.path, analysis, picture)].filter(Boolean).join('; ');
+          // The analysis is kept; a missing picture is reported and makes the exit code 3.
           if (problem) return { item: okItem(entry.path, analysis), outputError: problem };
           return { item: okItem(entry.path, analysis), picture };
         }
-        return { item: okItem(entry.path, analysis) };
+        return explainProblem ? { item: okItem(entry.path, analysis), outputError: explainProblem } : { item: okItem(entry.path, analysis) };
       } catch (err) {
         if (err instanceof FerkitError && !FATAL_CODES.has(err.code)) return { item: failureItem(entry.path, err) };
         return { fatal: err };
@@ -300,7 +324,8 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
     const completeRun = !interrupted && !(stdoutLost && !fileOutputs);
     if (!opts.quiet) {
       const where = [opts.out ? `  output: ${opts.out} (${format})` : '',
-        opts.annotate ? `  pictures: ${result.pictures.length} in ${opts.annotate}` : ''].filter(Boolean).join('\n');
+        opts.annotate ? `  pictures: ${result.pictures.length} in ${opts.annotate}` : '',
+        opts.explain ? `  explanations (one heatmap per face): ${opts.explain}` : ''].filter(Boolean).join('\n');
       say(formatSummary(result) + (where ? `\n${where}` : ''));
     }
     if (opts.summary) {

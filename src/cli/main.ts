@@ -102,6 +102,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .addOption(new Option('-f, --format <format>', 'output format (default: from the --out extension, else json)').choices(OUTPUT_FORMATS))
     .option('-o, --out <file>', 'write results to this file (atomically) instead of stdout')
     .option('--annotate <dir>', 'also write each image with boxes, keypoints and labels drawn into this folder')
+    .option('--explain <dir>', 'also write, per face, an occlusion heatmap of what drove its label (<image>.face<N>.explain.png; about 0.1-1 s per face; docs/explanations.md)')
     .option('--summary <file>', 'write the summary (counts, speed, failures, accuracy) as JSON')
     .addOption(new Option('--labels <set>', 'label set reported and counted').choices(LABEL_SET_IDS).default('7'))
     .option('--cropped', 'inputs are already-cropped faces (e.g. 48x48 FER2013): no detection, the whole image is one face')

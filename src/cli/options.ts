@@ -17,6 +17,8 @@ export interface AnalyzeCliOptions {
   format?: OutputFormat;
   out?: string;
   annotate?: string;
+  /** Folder for one occlusion-heatmap PNG per face (`<image>.face<N>.explain.png`). */
+  explain?: string;
   summary?: string;
   labels: LabelSetId;
   cropped: boolean;
