@@ -7,12 +7,18 @@
  * 2. Session ingest: N simulated devices (default 200) each posting one per-second aggregate for S seconds
  *    (default 60): rows written, p50/p99 latency, rows acknowledged but missing from SQLite afterwards (must be 0).
  *
+ * 0. Profile first: `--profile 100` sequential requests (after 10 unmeasured), reading the server's `Server-Timing`
+ *    header (queue, decode, detect, classify) beside the latency the client measured; the rest is HTTP + JSON.
+ *
  * Run: `npm run bench:server` (= `npm run build && node dist/bench/server.js`), options `--seconds 10` (per load
- * step), `--ingest-seconds 60`, `--devices 200`, `--workers 2`, `--out results/server-bench.json`.
+ * step), `--concurrency 1,8,64`, `--ingest-seconds 60` (0 skips ingest), `--devices 200`, `--workers 2`, `--threads 1`
+ * (ONNX Runtime threads per analysis), `--main-thread` (analyses on the server's main thread, not in worker threads), `--model ferkit-lite` (default: the server's default classifier),
+ * `--profile 100`, `--out results/server-bench.json`. The 1-minute load average is recorded before and after every step
+ * (figures taken while other work runs are not comparable with a quiet machine).
  * Needs the `autocannon` package (a dev dependency); prints and writes JSON, asserts nothing.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { createRequire } from 'node:module';
@@ -21,7 +27,10 @@ import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { EXPRESSIONS } from '../src/core/labels.js';
 
-interface Args { seconds: number; ingestSeconds: number; devices: number; workers: number; out: string; child: boolean; db: string }
+interface Args {
+  seconds: number; ingestSeconds: number; devices: number; workers: number; threads: number; model: string; concurrency: number[];
+  profileRequests: number; mainThread: boolean; out: string; child: boolean; db: string;
+}
 
 function parseArgs(argv: string[]): Args {
   const get = (name: string, dflt: string): string => {
@@ -30,7 +39,9 @@ function parseArgs(argv: string[]): Args {
   };
   return {
     seconds: Number(get('seconds', '10')), ingestSeconds: Number(get('ingest-seconds', '60')), devices: Number(get('devices', '200')),
-    workers: Number(get('workers', '2')), out: get('out', 'results/server-bench.json'), child: argv.includes('--child'), db: get('db', ''),
+    workers: Number(get('workers', '2')), threads: Number(get('threads', '1')), model: get('model', ''),
+    concurrency: get('concurrency', '1,8,64').split(',').map(Number), profileRequests: Number(get('profile', '100')),
+    mainThread: argv.includes('--main-thread'), out: get('out', 'results/server-bench.json'), child: argv.includes('--child'), db: get('db', ''),
   };
 }
 
@@ -38,7 +49,7 @@ function parseArgs(argv: string[]): Args {
 async function runChild(args: Args): Promise<void> {
   const { startServer } = await import('../src/server/app.js');
   const s = await startServer({
-    root: null, port: 0, db: args.db, workers: args.workers, rateLimitPerMinute: 0,
+    root: null, port: 0, db: args.db, workers: args.workers, threadsPerAnalysis: args.threads, analysisThreads: !args.mainThread, rateLimitPerMinute: 0,
     maxConnections: 2048, maxConnectionsPerClient: 2048, logger: false,
   });
   // Wait for the models so that the first measured request does not pay for loading them.
@@ -81,7 +92,7 @@ function startChild(args: Args, db: string): Promise<{ proc: ChildProcess; url: 
     // From dist: node dist/bench/server.js --child; from source (vite-node bench/server.ts): the same runner again.
     const self = fileURLToPath(import.meta.url);
     const runner = self.endsWith('.ts') ? [process.argv[1]!, self, '--'] : [self];
-    const proc = spawn(process.execPath, [...runner, '--child', '--db', db, '--workers', String(args.workers)], { stdio: ['ignore', 'pipe', 'inherit'] });
+    const proc = spawn(process.execPath, [...runner, '--child', '--db', db, '--workers', String(args.workers), '--threads', String(args.threads), ...(args.mainThread ? ['--main-thread'] : [])], { stdio: ['ignore', 'pipe', 'inherit'] });
     let out = '';
     proc.stdout!.on('data', (c: Buffer) => {
       out += c.toString();
@@ -108,6 +119,54 @@ async function loadAutocannon(): Promise<Autocannon | null> {
   } catch {
     return null;
   }
+}
+
+/**
+ * CPU time used so far by process `pid` (all its threads: user + system), ms, from /proc (Linux); NaN elsewhere.
+ * CPU ms per request is the figure that holds on a busy machine, where wall-clock rates depend on the other load.
+ */
+function cpuMs(pid: number | undefined): number {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
+  } catch {
+    return NaN;
+  }
+}
+
+/** The 1-minute load average, rounded to 2 decimals. */
+const load1 = (): number => Math.round((loadavg()[0] ?? NaN) * 100) / 100;
+
+/** Parses `Server-Timing: queue;dur=1.0, decode;dur=3.2, …` into `{ queue: 1, decode: 3.2, … }`. */
+function parseServerTiming(header: string | null): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const part of (header ?? '').split(',')) {
+    const m = /^\s*([\w-]+)\s*;\s*dur=([\d.]+)/.exec(part);
+    if (m) out[m[1]!] = Number(m[2]);
+  }
+  return out;
+}
+
+/** `n` sequential requests (after 10 unmeasured): medians of the server's stage timings and of the client's latency. */
+async function profile(url: string, jpeg: Buffer, n: number, pid: number | undefined): Promise<Record<string, number>> {
+  const rows: Record<string, number>[] = [];
+  let cpu0 = NaN;
+  for (let i = 0; i < n + 10; i++) {
+    if (i === 10) cpu0 = cpuMs(pid);
+    const t0 = performance.now();
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) });
+    await res.arrayBuffer();
+    const client = performance.now() - t0;
+    if (res.status !== 200) throw new Error(`profile request answered ${res.status}`);
+    const st = parseServerTiming(res.headers.get('server-timing'));
+    if (i >= 10) rows.push({ ...st, client, other: client - (st.queue ?? 0) - (st.decode ?? 0) - (st.detect ?? 0) - (st.classify ?? 0) });
+  }
+  const median = (k: string): number => {
+    const v = rows.map((r) => r[k] ?? NaN).sort((a, b) => a - b);
+    return Math.round(v[v.length >> 1]! * 100) / 100;
+  };
+  const serverCpu = Math.round(((cpuMs(pid) - cpu0) / n) * 100) / 100;
+  return { ...Object.fromEntries(['client', 'queue', 'decode', 'detect', 'classify', 'other'].map((k) => [k, median(k)])), serverCpuPerRequest: serverCpu };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -166,28 +225,45 @@ async function main(): Promise<void> {
   const machine = { cpus: cpus().length, cpuModel: cpus()[0]?.model ?? '?', loadavg1: loadavg()[0], node: process.version };
   console.log(`machine: ${machine.cpus} CPUs (${machine.cpuModel}), load average ${machine.loadavg1?.toFixed(2)} before the run; server workers ${args.workers}`);
   const { proc, url } = await startChild(args, db);
-  const results: Record<string, unknown> = { machine, image: { width: 640, height: 480, bytes: jpeg.length, faces: 1 }, workers: args.workers };
+  const results: Record<string, unknown> = {
+    date: new Date().toISOString(), command: `bench/server ${process.argv.slice(2).join(' ')}`.trim(), machine,
+    image: { width: 640, height: 480, bytes: jpeg.length, faces: 1 }, workers: args.workers, analysisIn: args.mainThread ? 'main thread' : 'worker threads', threadsPerAnalysis: args.threads, model: args.model || '(server default)',
+  };
+  const analyzeUrl = `${url}v1/analyze${args.model ? `?model=${encodeURIComponent(args.model)}` : ''}`;
   try {
+    if (args.profileRequests > 0) {
+      const loadBefore = load1();
+      const p = await profile(analyzeUrl, jpeg, args.profileRequests, proc.pid);
+      results.profileMs = { requests: args.profileRequests, ...p, loadavg1Before: loadBefore, loadavg1After: load1() };
+      console.log(`profile (median of ${args.profileRequests} sequential requests, ms): client ${p.client}, queue ${p.queue}, decode ${p.decode}, `
+        + `detect ${p.detect}, classify ${p.classify}, HTTP+JSON ${p.other}; server CPU ${p.serverCpuPerRequest} ms/request; load ${loadBefore}`);
+    }
     const steps: Record<string, unknown>[] = [];
-    for (const connections of [1, 8, 64]) {
+    for (const connections of args.concurrency) {
+      const loadBefore = load1();
+      const cpu0 = cpuMs(proc.pid);
       const r = await autocannon({
-        url: `${url}v1/analyze`, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg,
+        url: analyzeUrl, method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: jpeg,
         connections, duration: args.seconds, timeout: 30,
       });
       const codes = Object.fromEntries(Object.entries(r.statusCodeStats ?? {}).map(([k, v]) => [k, v.count]));
       const busy = codes['503'] ?? 0;
       const ok = codes['200'] ?? 0;
       const other = Object.entries(codes).filter(([k]) => k !== '200' && k !== '503').reduce((n, [, c]) => n + c, 0) + r.errors + r.timeouts;
+      const cpuPerOk = ok > 0 ? Math.round(((cpuMs(proc.pid) - cpu0) / ok) * 100) / 100 : NaN;
       const step = {
         connections, seconds: args.seconds, requestsPerSecond: r.requests.average, okPerSecond: ok / r.duration, total: r.requests.total,
         latencyMs: { p50: r.latency.p50, p99: r.latency.p99, mean: r.latency.average, max: r.latency.max }, statusCodes: codes, busy503: busy, otherErrors: other,
+        serverCpuMsPerOk: cpuPerOk, loadavg1Before: loadBefore, loadavg1After: load1(),
       };
       steps.push(step);
       console.log(`POST /v1/analyze c=${String(connections).padStart(2)}: ${r.requests.average.toFixed(1)} req/s (${(ok / r.duration).toFixed(1)} ok/s), `
-        + `p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, 503 ${busy}, other errors ${other}`);
+        + `p50 ${r.latency.p50} ms, p99 ${r.latency.p99} ms, 503 ${busy}, other errors ${other}, server CPU ${cpuPerOk} ms per 200; load ${loadBefore} → ${load1()}`);
     }
     results.analyze = steps;
+    if (args.ingestSeconds <= 0) return;
 
+    const loadBefore = load1();
     const ing = await ingest(url, args.devices, args.ingestSeconds);
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
@@ -200,16 +276,18 @@ async function main(): Promise<void> {
       devices: args.devices, seconds: args.ingestSeconds, posted: args.devices * args.ingestSeconds, acknowledged: ing.acked.size,
       groupRowsWritten: present.size, trackRowsWritten: trackRows, lostAcknowledgedRows: lost,
       latencyMs: { p50: percentile(ing.latencies, 50), p99: percentile(ing.latencies, 99), max: ing.latencies.at(-1) ?? NaN }, failures: ing.failures,
+      loadavg1Before: loadBefore, loadavg1After: load1(),
     };
     console.log(`ingest: ${args.devices} devices × ${args.ingestSeconds} s: ${ing.acked.size} acknowledged, ${present.size} group rows + ${trackRows} track rows written, `
       + `${lost} acknowledged rows lost, p50 ${percentile(ing.latencies, 50).toFixed(1)} ms, p99 ${percentile(ing.latencies, 99).toFixed(1)} ms, failures ${JSON.stringify(ing.failures)}`);
   } finally {
     if (proc.exitCode === null) proc.kill('SIGTERM');
+    results.loadavgAfter = load1();
+    mkdirSync(dirname(args.out), { recursive: true });
+    writeFileSync(`${args.out}.tmp`, `${JSON.stringify(results, null, 2)}\n`);
+    renameSync(`${args.out}.tmp`, args.out);
+    console.log(`wrote ${args.out}`);
   }
-  results.loadavgAfter = loadavg()[0];
-  mkdirSync(dirname(args.out), { recursive: true });
-  writeFileSync(args.out, `${JSON.stringify(results, null, 2)}\n`);
-  console.log(`wrote ${args.out}`);
 }
 
 await main();

@@ -3,6 +3,7 @@
  * analysis, monitoring sessions in SQLite, video jobs, live dashboard; OpenAPI at `/openapi.json`, docs at `/docs`).
  * Bound to 127.0.0.1 by default; any other address needs a token (`--token` or `FERKIT_TOKEN`).
  */
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
@@ -36,8 +37,10 @@ export interface ServeCliOptions {
   maxUploadMb?: number;
   /** Largest video upload, MiB (default 1024). */
   maxVideoMb?: number;
-  /** Analyses at once (default 2). */
+  /** Analyses at once (default: the number of CPU cores). */
   workers?: number;
+  /** ONNX Runtime threads per analysis (default 1). */
+  threads?: number;
   /** Video jobs at once (default 1). */
   videoWorkers?: number;
   /** Requests per minute per client, 0 = off (default 1200). */
@@ -87,6 +90,7 @@ export async function runServe(options: ServeCliOptions, deps: ServeDeps): Promi
       ...(options.maxUploadMb !== undefined ? { maxUploadBytes: options.maxUploadMb * MiB } : {}),
       ...(options.maxVideoMb !== undefined ? { maxVideoBytes: options.maxVideoMb * MiB } : {}),
       ...(options.workers !== undefined ? { workers: options.workers } : {}),
+      ...(options.threads !== undefined ? { threadsPerAnalysis: options.threads } : {}),
       ...(options.videoWorkers !== undefined ? { videoWorkers: options.videoWorkers } : {}),
       ...(options.rateLimit !== undefined ? { rateLimitPerMinute: options.rateLimit } : {}),
       ...(options.allowHost?.length ? { allowedHosts: options.allowHost } : {}),
@@ -143,7 +147,10 @@ export function registerServeCommand(
     .addOption(new Option('--token <token>', 'bearer token for the API (needed for a non-loopback --host)').env('FERKIT_TOKEN'))
     .addOption(new Option('--max-upload-mb <n>', 'largest image upload, MiB').argParser(parseInteger(1, 4096)).default(20))
     .addOption(new Option('--max-video-mb <n>', 'largest video upload, MiB').argParser(parseInteger(1, 65536)).default(1024))
-    .addOption(new Option('--workers <n>', 'image analyses at once (more wait in a bounded queue; beyond it, 503)').argParser(parseInteger(1, 64)).default(2))
+    .addOption(new Option('--workers <n>', 'image analyses at once (more wait in a bounded queue; beyond it, 503)').argParser(parseInteger(1, 64))
+      .default(availableParallelism(), 'the number of CPU cores'))
+    .addOption(new Option('--threads <n>', 'ONNX Runtime threads per analysis (parallelism comes from --workers; more threads per run oversubscribe the cores)')
+      .argParser(parseInteger(1, 64)).default(1))
     .addOption(new Option('--video-workers <n>', 'video jobs at once').argParser(parseInteger(1, 16)).default(1))
     .addOption(new Option('--rate-limit <n>', 'requests per minute per client (0: off)').argParser(parseInteger(0, 1_000_000)).default(1200))
     .option('--allow-host <name>', 'another host name the server answers to (repeatable; DNS-rebinding guard)', collect, [])

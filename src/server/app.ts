@@ -11,6 +11,7 @@
 import { realpath, stat } from 'node:fs/promises';
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import { availableParallelism } from 'node:os';
 import { join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import fastifyMultipart from '@fastify/multipart';
@@ -20,6 +21,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FerkitError } from '../core/errors.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
+import { analysisWorkerFile, createAnalysisPool, type AnalysisPool } from './analysis-pool.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createEventHub, type EventHub } from './events.js';
 import { APP_HEADERS, isLoopbackHost } from './headers.js';
@@ -60,8 +62,15 @@ export interface ServerOptions {
   maxFiles?: number;
   /** Largest image, pixels (checked from the header before decoding). Default 100 MP, as the CLI. */
   maxPixels?: number;
-  /** Analyses that run at once. Default 2. */
+  /** Analyses that run at once. Default: the number of CPU cores (`os.availableParallelism()`). */
   workers?: number;
+  /**
+   * Run analyses in a pool of `workers` worker threads (default true when the compiled worker script is found, see
+   * `analysisWorkerFile`; ignored with `createAnalyzer`). false: on the main thread, one after another.
+   */
+  analysisThreads?: boolean;
+  /** ONNX Runtime threads per analysis. Default 1 (parallelism comes from `workers`; more threads per run oversubscribe the cores). */
+  threadsPerAnalysis?: number;
   /** Analyses that may wait; beyond, 503 + Retry-After. Default 16 × workers. */
   queueLimit?: number;
   /** Video jobs that run at once (each runs one ffmpeg decoder). Default 1. */
@@ -194,7 +203,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const maxVideoBytes = positive('maxVideoBytes', options.maxVideoBytes, 1024 * MiB);
   const maxFiles = Math.floor(positive('maxFiles', options.maxFiles, 16));
   const maxPixels = positive('maxPixels', options.maxPixels, DEFAULT_MAX_PIXELS);
-  const workers = Math.floor(positive('workers', options.workers, 2));
+  const workers = Math.floor(positive('workers', options.workers, availableParallelism()));
+  const threadsPerAnalysis = Math.floor(positive('threadsPerAnalysis', options.threadsPerAnalysis, 1));
   const queueLimit = options.queueLimit ?? workers * 16;
   const rateLimitPerMinute = options.rateLimitPerMinute ?? 1200;
 
@@ -275,6 +285,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
   let db: Db | null = null;
   let inference: Inference | null = null;
+  let pool: AnalysisPool | null = null;
   let hub: EventHub | null = null;
   let jobs: VideoJobs | null = null;
   try {
@@ -282,8 +293,18 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       const dbFile = options.db ?? ':memory:';
       db = openDatabase(dbFile);
       const dataDir = options.dataDir ?? (dbFile === ':memory:' ? null : `${resolve(dbFile)}.data`);
+      let createAnalyzer = options.createAnalyzer;
+      if (!createAnalyzer && options.analysisThreads !== false) {
+        const file = analysisWorkerFile();
+        if (file) {
+          pool = createAnalysisPool(workers, file);
+          createAnalyzer = pool.factory;
+        } else {
+          app.log.warn('the compiled analysis worker was not found (npm run build): analyses run on the main thread, one at a time');
+        }
+      }
       inference = createInference({
-        createAnalyzer: options.createAnalyzer, workers, queueLimit, maxPixels, timeoutMs: options.analyzeTimeoutMs ?? 30_000,
+        createAnalyzer, workers, queueLimit, maxPixels, timeoutMs: options.analyzeTimeoutMs ?? 30_000, threadsPerAnalysis,
       });
       hub = createEventHub();
       jobs = await createVideoJobs({
@@ -362,6 +383,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     await app.close().catch(() => undefined);
     await jobs?.stop();
     await inference?.dispose();
+    await pool?.close();
     if (db) closeDatabase(db);
     throw err;
   }
@@ -386,6 +408,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         await app.close();
         await jobs?.stop();
         await inference?.dispose();
+        await pool?.close();
         if (db) closeDatabase(db);
       })();
       return closing;

@@ -1,0 +1,132 @@
+/**
+ * A pool of worker threads that run image analyses (see `analysis-worker.ts`), as a {@link ServerAnalyzerFactory}.
+ *
+ * Why: onnxruntime-node runs a session synchronously on the thread that calls it, and the crop and letterbox pixel
+ * work is JavaScript, so on the server's main thread every analysis ran one after another whatever `--workers` said
+ * (the event loop was busy for the whole analysis). In a pool of N threads, N analyses run on N cores and the main
+ * thread only handles HTTP.
+ *
+ * Each worker loads its own copy of the models (a few MB each) the first time an option set is used; `load` warms every
+ * worker. A worker that dies (out of memory, a native crash) fails its analyses in progress with `E_INFERENCE` and
+ * is replaced.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Worker } from 'node:worker_threads';
+import { FerkitError, type FerkitErrorCode } from '../core/errors.js';
+import type { ImageAnalysis } from '../core/types.js';
+import type { AnalyzerOptions } from '../node/index.js';
+import { packageRoot } from '../node/models.js';
+import type { WorkerError, WorkerReply, WorkerRequest } from './analysis-worker.js';
+import type { ServerAnalyzer, ServerAnalyzerFactory } from './inference.js';
+
+/** A running pool. */
+export interface AnalysisPool {
+  /** Creates analyzers whose work runs in the pool's threads (warming every thread). */
+  readonly factory: ServerAnalyzerFactory;
+  /** Threads in the pool. */
+  readonly size: number;
+  /** Analyses in progress per thread. */
+  busy(): number[];
+  /** The threads (for tests and diagnostics; a dead one is replaced, so call again after a failure). */
+  threads(): readonly Worker[];
+  /** Stops every thread; analyses in progress reject with `E_INFERENCE`. */
+  close(): Promise<void>;
+}
+
+/**
+ * The compiled worker script: beside this module when running from `dist/`; from source (vitest, vite-node) the one
+ * `npm run build` wrote into `dist/src/server/`. `null` when neither exists (the server then analyses on its main thread).
+ */
+export function analysisWorkerFile(): string | null {
+  const here = fileURLToPath(new URL('./analysis-worker.js', import.meta.url));
+  if (existsSync(here)) return here;
+  try {
+    const built = join(packageRoot(), 'dist', 'src', 'server', 'analysis-worker.js');
+    return existsSync(built) ? built : null;
+  } catch {
+    return null;
+  }
+}
+
+function fromWorkerError(e: WorkerError): Error {
+  if (e.code === undefined) return new Error(e.message);
+  // The message already carries the file name; keep `file` as its own field too.
+  return Object.assign(new FerkitError(e.code as FerkitErrorCode, e.message), { file: e.file });
+}
+
+type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
+interface Pending { resolve: (r: ImageAnalysis | undefined) => void; reject: (e: Error) => void }
+interface Slot { worker: Worker; pending: Map<number, Pending> }
+
+/**
+ * Starts `size` worker threads running `file` (see {@link analysisWorkerFile}).
+ * @throws {RangeError} when `size` is not an integer ≥ 1.
+ */
+export function createAnalysisPool(size: number, file: string): AnalysisPool {
+  if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`pool size must be an integer ≥ 1, got ${size}`);
+  let nextId = 1;
+  let closed = false;
+  const slots: Slot[] = [];
+
+  const spawn = (index: number): void => {
+    const worker = new Worker(file);
+    const slot: Slot = { worker, pending: new Map() };
+    slots[index] = slot;
+    worker.on('message', (m: WorkerReply) => {
+      const p = slot.pending.get(m.id);
+      if (!p) return;
+      slot.pending.delete(m.id);
+      if (m.ok) p.resolve(m.result);
+      else p.reject(fromWorkerError(m.error));
+    });
+    const fail = (why: string): void => {
+      for (const p of slot.pending.values()) p.reject(new FerkitError('E_INFERENCE', `the analysis thread stopped (${why}); retry the request`));
+      slot.pending.clear();
+    };
+    worker.on('error', (err) => fail(err.message));
+    worker.on('exit', (code) => {
+      fail(`exit code ${code}`);
+      if (!closed && slots[index] === slot) spawn(index); // replace it; models load again on first use
+    });
+  };
+  for (let i = 0; i < size; i++) spawn(i);
+
+  const send = (slot: Slot, msg: WithoutId<WorkerRequest>): Promise<ImageAnalysis | undefined> => {
+    if (closed) return Promise.reject(new FerkitError('E_INFERENCE', 'the analysis pool is closed'));
+    const id = nextId++;
+    return new Promise((resolve, reject) => {
+      slot.pending.set(id, { resolve, reject });
+      slot.worker.postMessage({ ...msg, id } as WorkerRequest);
+    });
+  };
+  const leastBusy = (): Slot => slots.reduce((a, b) => (b.pending.size < a.pending.size ? b : a));
+
+  const factory: ServerAnalyzerFactory = async (options: AnalyzerOptions) => {
+    const key = JSON.stringify(options);
+    await Promise.all(slots.map((s) => send(s, { type: 'load', key, options })));
+    const analyzer: ServerAnalyzer = {
+      async analyze(input, call) {
+        const r = await send(leastBusy(), { type: 'analyze', key, options, bytes: input, name: call?.name ?? '(bytes)', cropped: call?.cropped ?? false });
+        return r!;
+      },
+      async dispose() {
+        if (closed) return;
+        await Promise.all(slots.map((s) => send(s, { type: 'dispose', key }).catch(() => undefined)));
+      },
+    };
+    return analyzer;
+  };
+
+  return {
+    factory,
+    size,
+    busy: () => slots.map((s) => s.pending.size),
+    threads: () => slots.map((s) => s.worker),
+    async close() {
+      closed = true;
+      await Promise.all(slots.map((s) => s.worker.terminate()));
+    },
+  };
+}
