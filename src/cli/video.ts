@@ -9,6 +9,7 @@ import { basename } from 'node:path';
 import { type Command, InvalidArgumentError, Option } from 'commander';
 import { FerkitError } from '../core/errors.js';
 import { LABEL_SET_IDS, type LabelSetId } from '../core/labels.js';
+import { DEFAULT_SMOOTHING } from '../core/smoothing.js';
 import type { ExpressionTime, VideoSummary } from '../core/video.js';
 import type { FfmpegPaths, VideoFileError, VideoFileOptions, VideoFileResult, VideoProbe } from '../node/video.js';
 import { streamSink, type TextSink } from '../node/output.js';
@@ -35,6 +36,10 @@ export interface VideoCliOptions {
   hysteresis: boolean;
   margin: number;
   dwell: number;
+  /** Probability floor of the displayed label (default `DEFAULT_SMOOTHING.floor`). */
+  floor?: number;
+  /** Per-person baseline window in seconds (absent: no baseline). */
+  baselineSeconds?: number;
   maxAge: number;
   labels: LabelSetId;
   detector: DetectorChoice;
@@ -62,6 +67,13 @@ export interface VideoDeps extends Pick<AnalyzeDeps, 'io' | 'handleSignals'> {
 export function parseFps(value: string): number {
   const n = Number(value);
   if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 1000) throw new InvalidArgumentError('expected frames per second, a number above 0 and up to 1000, e.g. 5 or 2.5.');
+  return n;
+}
+
+/** A calibration window: seconds in (0, 3600]. */
+export function parseBaselineSeconds(value: string): number {
+  const n = Number(value);
+  if (value.trim() === '' || !Number.isFinite(n) || n <= 0 || n > 3600) throw new InvalidArgumentError('expected seconds, a number above 0 and up to 3600, e.g. 5.');
   return n;
 }
 
@@ -104,10 +116,12 @@ export function registerVideoCommand(program: Command, deps: VideoDeps, setExitC
     .option('--summary <dir>', 'write summary.json and a chart of valence and expression shares (chart.svg, chart.png)')
     .addOption(new Option('--detect-every <k>', 'run the face detector on every k-th frame; boxes are tracked in between')
       .argParser(parseInteger(1, 1000)).default(1))
-    .addOption(new Option('--half-life <ms>', 'half-life of the probability smoothing in ms (0 = none)').argParser(parseInteger(0, 3_600_000)).default(400))
+    .addOption(new Option('--half-life <ms>', 'half-life of the probability smoothing in ms (0 = none)').argParser(parseInteger(0, 3_600_000)).default(DEFAULT_SMOOTHING.halfLifeMs))
     .option('--no-hysteresis', 'display the smoothed argmax as it is (no margin or dwell time)')
-    .addOption(new Option('--margin <p>', 'hysteresis: a new label must lead the shown one by this probability').argParser(parseProbability).default(0.1))
-    .addOption(new Option('--dwell <ms>', 'hysteresis: ...for at least this many ms').argParser(parseInteger(0, 60_000)).default(200))
+    .addOption(new Option('--margin <p>', 'hysteresis: a new label must lead the shown one by this probability').argParser(parseProbability).default(DEFAULT_SMOOTHING.margin))
+    .addOption(new Option('--dwell <ms>', 'hysteresis: ...for at least this many ms').argParser(parseInteger(0, 60_000)).default(DEFAULT_SMOOTHING.minDwellMs))
+    .addOption(new Option('--floor <p>', 'a shown label whose smoothed probability falls below this is replaced at once; below it, the label is marked uncertain').argParser(parseProbability).default(DEFAULT_SMOOTHING.floor))
+    .addOption(new Option('--baseline-seconds <s>', 'per-person baseline: after a track\'s first s seconds, report its probabilities relative to its resting face too (docs/temporal.md)').argParser(parseBaselineSeconds))
     .addOption(new Option('--max-age <ms>', 'a face unseen for longer than this gets a new track id when it returns').argParser(parseInteger(0, 600_000)).default(1000))
     .addOption(new Option('--labels <set>', 'label set of the displayed label and the shares').choices(LABEL_SET_IDS).default('7'))
     .addOption(new Option('--detector <model>', 'BlazeFace model; auto: front up to 640 px on the longer side, else back').choices(DETECTOR_CHOICES).default('auto'))
@@ -225,8 +239,9 @@ export async function runVideo(file: string, opts: VideoCliOptions, deps: VideoD
       analysis: {
         detectEvery: opts.detectEvery,
         tracker: { maxAgeMs: opts.maxAge },
-        smoothing: { halfLifeMs: opts.halfLife, hysteresis: opts.hysteresis ? { margin: opts.margin, minDwellMs: opts.dwell } : false },
+        smoothing: { halfLifeMs: opts.halfLife, hysteresis: opts.hysteresis ? { margin: opts.margin, minDwellMs: opts.dwell, floor: opts.floor ?? DEFAULT_SMOOTHING.floor } : false },
         labels: opts.labels,
+        ...(opts.baselineSeconds !== undefined ? { baseline: { seconds: opts.baselineSeconds } } : {}),
       },
       detector,
       ...(opts.model !== undefined ? { classifier: { model: opts.model } } : {}),

@@ -24,7 +24,7 @@ import { EXPRESSIONS, type ExpressionProbabilities } from './labels.js';
  * → `neutralReference`). Sums to 1.
  */
 export const NEUTRAL_REFERENCE: Readonly<ExpressionProbabilities> = Object.freeze({
-  angry: 0.0541, disgust: 0.0012, fear: 0.0475, happy: 0.0295, sad: 0.1515, surprise: 0.0163, neutral: 0.6999,
+  angry: 0.1017, disgust: 0.05, fear: 0.0887, happy: 0.0872, sad: 0.1479, surprise: 0.0436, neutral: 0.481,
 });
 
 /** Options of {@link BaselineEstimator} and {@link relativeToBaseline}. */

@@ -8,7 +8,8 @@ import type { FaceDetector } from '../../src/core/detector/index.js';
 import { EXPRESSIONS, type ExpressionProbabilities } from '../../src/core/labels.js';
 import { FaceTracker, boxIou } from '../../src/core/tracker.js';
 import type { Box, FaceDetection, RawImage } from '../../src/core/types.js';
-import { createVideoAnalyzer, valenceScore, videoDetectorOptions } from '../../src/core/video.js';
+import { createVideoAnalyzer, videoDetectorOptions } from '../../src/core/video.js';
+import { valenceScore } from '../../src/core/valence.js';
 
 const box = (x: number, y: number, size = 80): { box: Box } => ({ box: { x, y, width: size, height: size } });
 
@@ -112,7 +113,7 @@ function fakes(): { scene: { faces: FaceDetection[]; expression: ExpressionProba
     async dispose() {},
   };
   const classifier = {
-    id: 'fake-classifier', card: {} as ExpressionClassifier['card'], inputSize: 8,
+    id: 'fake-classifier', card: {} as ExpressionClassifier['card'], inputSize: 8, temperature: 1,
     async classify(crops: readonly Float32Array[]) { return crops.map(() => ({ ...scene.expression })); },
     async logits() { return []; },
     async dispose() {},
@@ -207,7 +208,7 @@ describe('video analyzer (stand-in models)', () => {
 
   test('raw and smoothed probabilities are both reported; hysteresis holds the displayed label through a blip', async () => {
     const { scene, detector, classifier } = fakes();
-    const video = createVideoAnalyzer({ detector, classifier }, { smoothing: { halfLifeMs: 0, hysteresis: { margin: 0.1, minDwellMs: 200 } } });
+    const video = createVideoAnalyzer({ detector, classifier }, { smoothing: { halfLifeMs: 0, hysteresis: { margin: 0.1, minDwellMs: 200, floor: 0 } } });
     scene.faces = [face(100, 80)];
     const shown: string[] = [];
     for (let i = 0; i < 20; i++) {
@@ -218,6 +219,24 @@ describe('video analyzer (stand-in models)', () => {
       shown.push(f.displayLabel);
     }
     expect(new Set(shown)).toEqual(new Set(['happy']));
+  });
+
+  test('floor: a displayed label whose smoothed probability is below the floor is marked uncertain; the hysteresis still decides the label', async () => {
+    const { scene, detector, classifier } = fakes();
+    const video = createVideoAnalyzer({ detector, classifier }, { smoothing: { halfLifeMs: 0, hysteresis: { margin: 0.3, minDwellMs: 10_000, floor: 0.3 } } });
+    scene.faces = [face(100, 80)];
+    const seen: { label: string; score: number; uncertain: boolean }[] = [];
+    const script = [probs('happy'), probs('happy'), probs('sad', 0.95), probs('sad', 0.25)]; // last: nothing reaches 0.3
+    for (let i = 0; i < script.length; i++) {
+      scene.expression = script[i]!;
+      const f = (await video.analyzeFrame(frame, i * 40)).faces[0]!;
+      seen.push({ label: f.displayLabel, score: f.displayScore, uncertain: f.displayUncertain });
+      expect(f.displayScore).toBe((f.smoothed.probabilities as Record<string, number>)[f.displayLabel]);
+      if (f.displayScore < 0.3) expect(f.displayUncertain).toBe(true);
+    }
+    // the dwell (10 s) holds "happy" through the sad frames, but marks it uncertain (its probability is ≈ 0.04, then 0.125)
+    expect(seen.map((s) => s.label)).toEqual(['happy', 'happy', 'happy', 'happy']);
+    expect(seen.map((s) => s.uncertain)).toEqual([false, false, true, true]);
   });
 
   test('BAD INPUT: timestamps must increase; a pipeline without a detector is E_MODE', async () => {
