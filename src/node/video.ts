@@ -382,7 +382,9 @@ function overlayPieces(frame: VideoFrameAnalysis, width: number, height: number)
     el.push(`<rect x="${f1(x)}" y="${f1(y)}" width="${f1(w)}" height="${f1(h)}" fill="none" stroke="${colour}" stroke-width="${f1(stroke)}"${dash}/>`);
     const probs: Record<string, number> = frame.labelSet === '7' ? face.smoothed.probabilities : projectProbabilities(face.smoothed.probabilities, frame.labelSet);
     const p = probs[face.displayLabel];
-    const tag = `#${face.trackId} ${face.displayLabel}${p !== undefined ? ` ${p.toFixed(2)}` : ''}`;
+    // "?" when the shown label is below the smoothing floor or this frame's face failed the quality gate
+    const unsure = face.displayUncertain || face.quality.status === 'uncertain';
+    const tag = `#${face.trackId} ${face.displayLabel}${p !== undefined ? ` ${p.toFixed(2)}` : ''}${unsure ? ' ?' : ''}`;
     const pad = font * 0.3;
     const tagW = tag.length * font * 0.62 + 2 * pad;
     const tagH = font + 2 * pad;
@@ -391,7 +393,8 @@ function overlayPieces(frame: VideoFrameAnalysis, width: number, height: number)
     el.push(`<rect x="${f1(tx)}" y="${f1(ty)}" width="${f1(tagW)}" height="${f1(tagH)}" fill="${colour}"/>`);
     el.push(`<text x="${f1(tx + pad)}" y="${f1(ty + pad + font * 0.82)}" font-size="${f1(font)}" font-weight="bold" fill="${textOn(colour)}">${xml(tag)}</text>`);
     const small = font * 0.75;
-    const raw = `raw ${face.label} ${face.labelScore.toFixed(2)}  valence ${face.smoothed.valenceScore >= 0 ? '+' : ''}${face.smoothed.valenceScore.toFixed(2)}`;
+    const raw = `raw ${face.label} ${face.labelScore.toFixed(2)}  valence ${face.smoothed.valenceScore >= 0 ? '+' : ''}${face.smoothed.valenceScore.toFixed(2)}`
+      + (face.quality.status === 'uncertain' ? `  (${face.quality.reasons.join(', ')})` : '');
     const rw = raw.length * small * 0.62 + 2 * pad;
     const rh = small * 1.5;
     const rx = Math.min(Math.max(0, x - stroke / 2), Math.max(0, width - rw));
