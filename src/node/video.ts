@@ -552,7 +552,7 @@ export function summaryChartSvg(bins: TimelineBins, summary: VideoSummary, title
 export const TRACK_CSV_HEADER: readonly string[] = [
   'track_id', 'frame', 'time_ms', 'box_source', 'x', 'y', 'width', 'height', 'detection_score',
   'raw_label', 'raw_score', 'smoothed_label', 'smoothed_score', 'display_label', 'valence', 'valence_score',
-  ...EXPRESSIONS.map((e) => `p_${e}`), ...EXPRESSIONS.map((e) => `s_${e}`),
+  'display_uncertain', 'quality', 'quality_reasons', ...EXPRESSIONS.map((e) => `p_${e}`), ...EXPRESSIONS.map((e) => `s_${e}`),
 ];
 
 /** The `--tracks` rows of one frame: one per face, in track-id order. */
@@ -560,7 +560,7 @@ export function trackCsvRows(frame: VideoFrameAnalysis): (string | number)[][] {
   return frame.faces.map((f) => [
     f.trackId, frame.frameIndex, frame.timestampMs, f.boxSource, f.box.x, f.box.y, f.box.width, f.box.height, f.score,
     f.label, f.labelScore, f.smoothed.label, f.smoothed.labelScore, f.displayLabel, f.smoothed.valence, f.smoothed.valenceScore,
-    ...EXPRESSIONS.map((e) => f.probabilities[e]), ...EXPRESSIONS.map((e) => f.smoothed.probabilities[e]),
+    f.displayUncertain ? 1 : 0, f.quality.status, f.quality.reasons.join(' '), ...EXPRESSIONS.map((e) => f.probabilities[e]), ...EXPRESSIONS.map((e) => f.smoothed.probabilities[e]),
   ]);
 }
 

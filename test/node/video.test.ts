@@ -279,6 +279,7 @@ describe('tracks CSV for spreadsheets', () => {
       trackId: 1, box: { x: -3.25, y: 2, width: 10, height: 10 }, boxSource: '=cmd|"/c calc"!A0', score: 0.9,
       label: '+label', labelScore: 0.5, probabilities: probs, valence: 'negative',
       smoothed: { label: '@SUM(A1)', labelScore: 0.4, valence: -0.5, valenceScore: -0.25, probabilities: probs }, displayLabel: '-2+3',
+      displayUncertain: false, quality: { status: 'uncertain', reasons: ['small-face', 'blurry'] },
     };
     const frame = { frameIndex: 0, timestampMs: 0, faces: [face] } as unknown as VideoFrameAnalysis;
     const rows = parse(csvText([TRACK_CSV_HEADER, ...trackCsvRows(frame)]), { columns: true }) as Record<string, string>[];
@@ -287,5 +288,6 @@ describe('tracks CSV for spreadsheets', () => {
     expect([row.box_source, row.raw_label, row.smoothed_label, row.display_label].map((c) => unescapeCsvCell(c!)))
       .toEqual(['=cmd|"/c calc"!A0', '+label', '@SUM(A1)', '-2+3']);
     expect([row.x, row.valence, row.valence_score]).toEqual(['-3.25', '-0.5', '-0.25']); // negative numbers are not escaped
+    expect([row.display_uncertain, row.quality, row.quality_reasons]).toEqual(['0', 'uncertain', 'small-face blurry']);
   });
 });
