@@ -334,10 +334,11 @@ function chooseFloor(byScore: { lo: number; n: number; accuracy: number }[]): nu
 
 // ---- 4. The talking-head clip -------------------------------------------------------------------------------------
 
-async function talkingHead(chosen: Setting): Promise<unknown> {
+async function talkingHead(chosen: Setting, fps?: number): Promise<unknown> {
   if (!existsSync(args.video!)) { console.log(`(no ${args.video}: talking-head figures skipped)`); return null; }
   const frames: VideoFrameAnalysis[] = [];
   const result = await analyzeVideoFile(args.video!, {
+    ...(fps !== undefined ? { fps } : {}),
     analysis: { smoothing: { halfLifeMs: chosen.halfLifeMs, hysteresis: { margin: chosen.margin, minDwellMs: chosen.minDwellMs, floor: chosen.floor } } },
     threads: 1,
     onFrame: (f) => frames.push(f),
@@ -409,7 +410,7 @@ function chartSvg(rows: Row[], front: Row[], marks: { label: string; row: Row; c
   p.push(`<path d="${front.map((r, i) => `${i ? 'L' : 'M'}${X(r.medianLatencyS).toFixed(1)} ${Y(r.falseSwitchesPerMin).toFixed(1)}`).join(' ')}" fill="none" stroke="#1f77b4" stroke-width="2"/>`);
   marks.forEach((m, i) => {
     const cx = X(m.row.medianLatencyS); const cy = Y(m.row.falseSwitchesPerMin);
-    p.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="${7 - i}" fill="${m.colour}" stroke="black" fill-opacity="0.85"/>`);
+    p.push(`<circle cx="${cx.toFixed(1)}" cy="${cy.toFixed(1)}" r="${i === 2 ? 5 : 7}" fill="${m.colour}" stroke="black" fill-opacity="0.85"/>`);
     p.push(`<rect x="${L + pw - 250}" y="${T + 8 + i * 18}" width="12" height="12" fill="${m.colour}" stroke="black"/><text x="${L + pw - 233}" y="${T + 18 + i * 18}" font-size="11">${m.label}</text>`);
   });
   p.push(`<line x1="${L + pw - 250}" x2="${L + pw - 238}" y1="${T + 14 + marks.length * 18}" y2="${T + 14 + marks.length * 18}" stroke="#1f77b4" stroke-width="2"/><text x="${L + pw - 233}" y="${T + 18 + marks.length * 18}" font-size="11">Pareto front</text>`);
@@ -426,7 +427,7 @@ function chartSvg(rows: Row[], front: Row[], marks: { label: string; row: Row; c
   });
   for (const y of [0, 0.25, 0.5, 0.75, 1]) p.push(`<text x="${L2 - 6}" y="${T + ph - y * ph + 4}" font-size="11" text-anchor="end">${y * 100}%</text>`);
   const fx = L2 + floor * byScore.length * bw;
-  p.push(`<line x1="${fx}" x2="${fx}" y1="${T}" y2="${T + ph}" stroke="black" stroke-dasharray="4 3"/><text x="${fx + 4}" y="${T + 12}" font-size="11">floor ${floor}: below it, marked uncertain</text>`);
+  p.push(`<line x1="${fx}" x2="${fx}" y1="${T}" y2="${T + ph}" stroke="black" stroke-dasharray="4 3"/><rect x="${fx + 2}" y="${T + ph / 2 - 13}" width="200" height="18" fill="white" stroke="#999"/><text x="${fx + 6}" y="${T + ph / 2}" font-size="11">floor ${floor}: below it, marked uncertain</text>`);
   p.push(`<text x="${L2 + pw2 / 2}" y="${T + ph + 34}" font-size="12" text-anchor="middle">smoothed probability of the displayed label (bins of ${1 / byScore.length})</text>`);
   p.push(`<rect x="${L2}" y="${T}" width="${pw2}" height="${ph}" fill="none" stroke="#333"/>`);
   return `<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" viewBox="0 0 ${W} ${H}" font-family="DejaVu Sans, Arial, sans-serif">\n${p.join('\n')}\n</svg>\n`;
@@ -475,7 +476,8 @@ console.log('display accuracy by displayed probability (chosen setting, no floor
 const neutralReference = Object.fromEntries(EXPRESSIONS.map((e) => [e, +(crops.neutral.reduce((acc, vs) => acc + vs[0]![e], 0) / crops.neutral.length).toFixed(4)]));
 console.log(`neutral reference (mean over ${crops.neutral.length} PublicTest neutral crops):`, JSON.stringify(neutralReference));
 
-const clip = await talkingHead(chosen);
+// The clip at its own rate (25 fps) and sampled at 10 and 5 fps (`ferkit video --fps`).
+const clip = [await talkingHead(chosen), await talkingHead(chosen, 10), await talkingHead(chosen, 5)];
 console.log('talking head:', JSON.stringify(clip, null, 1));
 
 const svg = chartSvg(rows, front, [
