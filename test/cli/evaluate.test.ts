@@ -158,6 +158,25 @@ describe.skipIf(!HAS_FER2013)('ferkit evaluate on real FER2013 faces', () => {
     expect(rep.timing.imagesPerSecond).toBeGreaterThan(0);
   });
 
+  test('a model whose card carries a temperature: probabilities are calibrated, accuracy is unchanged, the raw ECE is shown beside it', async () => {
+    const root = join(process.cwd(), 'models');
+    const card = JSON.parse(await readFile(join(root, 'ferkit-lite.card.json'), 'utf8')) as Record<string, unknown>;
+    await copyFile(join(root, 'ferkit-lite.onnx'), p('calibrated.onnx'));
+    await writeFile(p('calibrated.card.json'), JSON.stringify({ ...card, calibration: {
+      method: 'temperature-scaling', temperature: 2, fittedOn: 'test', n: 1, heldOut: true, nll: { before: 1, after: 1 }, ece: { before: 0, after: 0 },
+    } }));
+    const plain = json(await cli(p('kaggle'), '--json', '-q', '--model', 'ferkit-lite'));
+    const calibrated = json(await cli(p('kaggle'), '--json', '-q', '--model', p('calibrated.onnx')));
+    expect(plain.rawCalibration).toBeNull();
+    expect(calibrated.accuracy).toBe(plain.accuracy);
+    expect(calibrated.confusion).toEqual(plain.confusion);
+    expect(calibrated.rawCalibration!.temperature).toBe(2);
+    expect(calibrated.rawCalibration!.ece).toBeCloseTo(plain.ece, 6);
+    expect(calibrated.ece).not.toBeCloseTo(plain.ece, 3);
+    const table = await cli(p('kaggle'), '-q', '--model', p('calibrated.onnx'));
+    expect(table.stdout).toMatch(/ECE \d\.\d{3} \(15 bins\), raw softmax \d\.\d{3} before temperature 2\.000/);
+  });
+
   test('fer2013.csv with the same pixels gives identical metrics; the malformed row is named by line and skipped (exit 1)', async () => {
     const folder = json(await cli(p('kaggle'), '--json', '-q'));
     const r = await cli(p('fer2013.csv'), '--usage', 'PublicTest', '--json', '-q');
