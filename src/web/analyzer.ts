@@ -122,20 +122,21 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     configureOrtWeb(ort, { wasmPaths, backend: options.backend, threads: options.threads }),
     fetchManifest(modelsUrl),
   ]));
-  // Both downloads at once; the sessions are created one after the other (one WASM instance).
+  // Both downloads start at once. The small detector's session is created first: that compiles the WASM runtime
+  // while the larger classifier is still downloading. Sessions are created one after the other (one WASM instance).
   const classifierFetch = fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
   const detectorFetch = fetchDetectorModels(modelsUrl, manifest as ModelManifest, liveModels, fetchOpts);
-  detectorFetch.catch(() => undefined); // awaited below; a rejection before then is not unhandled
-  const { bytes, card } = await classifierFetch;
-  const classifier = await step('classifier', () => createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 }));
-  const liveClassifier = timedClassifier(classifier);
-  const cleanup: (() => Promise<void>)[] = [() => classifier.dispose()];
-  let liveDetector: FaceDetector;
+  classifierFetch.catch(() => undefined); // awaited below; a rejection before then is not unhandled
+  const liveDetector = await step('detector', async () => createFaceDetector(ort, await detectorFetch, liveOpts, runtime.sessionOptions));
+  const cleanup: (() => Promise<void>)[] = [() => liveDetector.dispose()];
+  let classifier: ExpressionClassifier;
+  let liveClassifier: ReturnType<typeof timedClassifier>;
   let video: VideoAnalyzer;
   try {
-    const detBytes = await detectorFetch;
-    liveDetector = await step('detector', () => createFaceDetector(ort, detBytes, liveOpts, runtime.sessionOptions));
-    cleanup.push(() => liveDetector.dispose());
+    const { bytes, card } = await classifierFetch;
+    classifier = await step('classifier', () => createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 }));
+    cleanup.push(() => classifier.dispose());
+    liveClassifier = timedClassifier(classifier);
     await step('warmup', () => warmUp(liveDetector, classifier));
     video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, { labels: options.labels, ...options.live });
   } catch (err) {

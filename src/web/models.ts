@@ -23,11 +23,11 @@ export interface ModelManifest {
 }
 
 /** The loading steps that are not a file download, in the order they run. */
-export const LOAD_STEPS = ['runtime', 'classifier', 'detector', 'warmup'] as const;
+export const LOAD_STEPS = ['runtime', 'detector', 'classifier', 'warmup'] as const;
 /**
- * `runtime`: ONNX Runtime set up (its WASM is compiled with the first session); `classifier` / `detector`: ONNX
- * sessions created from the fetched bytes; `warmup`: one detector and one classifier run on a blank frame, so that
- * the first camera frame does not pay for it.
+ * `runtime`: ONNX Runtime set up and the model list fetched; `detector` / `classifier`: ONNX sessions created from
+ * the fetched bytes (the first one also fetches and compiles the WASM runtime); `warmup`: one detector and one
+ * classifier run on a blank frame, so that the first camera frame does not pay for it.
  */
 export type LoadStep = (typeof LOAD_STEPS)[number];
 

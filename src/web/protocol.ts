@@ -29,6 +29,11 @@ export interface WorkerFrameTimings {
   grab: number;
   analyze: number;
   stages?: { detect: number; crop: number; classifier: number; track: number };
+  /**
+   * Wall-clock times in the worker (`performance.timeOrigin + performance.now()`, ms since the epoch, comparable with
+   * the page's): when the message arrived, when its work started (after earlier frames), and when the answer was posted.
+   */
+  clock?: { receivedAt: number; startedAt: number; repliedAt: number };
 }
 
 /** Worker → page. */

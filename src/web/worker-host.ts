@@ -61,7 +61,8 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
     return analyzer;
   };
 
-  const handle = async (req: WorkerRequest): Promise<void> => {
+  const epochMs = (): number => performance.timeOrigin + performance.now();
+  const handle = async (req: WorkerRequest, receivedAt: number): Promise<void> => {
     switch (req.type) {
       case 'init': {
         if (analyzer) await analyzer.dispose();
@@ -73,6 +74,7 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
       }
       case 'frame': {
         const a = need();
+        const startedAt = epochMs();
         const t0 = performance.now();
         let image: RawImage;
         try {
@@ -82,7 +84,7 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
         }
         const t1 = performance.now();
         const { result, stages } = await a.analyzeFrameStages(image, req.tMs);
-        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1, stages } });
+        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1, stages, clock: { receivedAt, startedAt, repliedAt: epochMs() } } });
         return;
       }
       case 'image': {
@@ -121,6 +123,6 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
 
   scope.addEventListener('message', (event) => {
     const req = event.data;
-    handle(req).catch((err: unknown) => post({ type: 'error', id: req.id, error: errorRecord(err) }));
+    handle(req, epochMs()).catch((err: unknown) => post({ type: 'error', id: req.id, error: errorRecord(err) }));
   });
 }

@@ -9,8 +9,8 @@ import { el } from './ui.js';
 const STEP_NAMES: Record<LoadStep | 'camera', string> = {
   camera: 'Camera',
   runtime: 'ONNX Runtime and model list',
-  classifier: 'Expression model: ONNX session (compiles the WebAssembly runtime on a cold start)',
-  detector: 'Face detector: ONNX session',
+  detector: 'Face detector: ONNX session (loads and compiles the WebAssembly runtime)',
+  classifier: 'Expression model: ONNX session',
   warmup: 'Warm-up run of both models',
 };
 

@@ -38,7 +38,9 @@ interface FerkitStats {
   /** Every track id seen since the page loaded, in order of appearance. */
   trackIds: number[];
   /** Mean ms per stage over the last ~2 s: worker stages, frame grab, and the transfer (round trip − worker time). */
-  stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; roundTrip: number };
+  stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
+  /** Duration of each loading step and model download, ms (see load-progress.ts). */
+  loadSteps: Record<string, number>;
   /** Analysis-clock time cut out of pauses and stalls, ms (see clock.ts). */
   clockCutMs: number;
   errors: string[];
@@ -181,7 +183,11 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
   const workerMs = timings.grab + timings.analyze;
   const st = timings.stages ?? { detect: 0, crop: 0, classifier: 0, track: 0 };
   const roundTrip = now - sent;
-  recent.push({ t: now, ms: workerMs, stages: { grab: timings.grab, ...st, transfer: Math.max(0, roundTrip - workerMs), roundTrip } });
+  // Transfer: page → worker and back (postMessage); queue: the frame waited in the worker behind the one before.
+  const c = timings.clock;
+  const transfer = c ? Math.max(0, c.receivedAt - (performance.timeOrigin + sent)) + Math.max(0, performance.timeOrigin + now - c.repliedAt) : Math.max(0, roundTrip - workerMs);
+  const queue = c ? Math.max(0, c.startedAt - c.receivedAt) : 0;
+  recent.push({ t: now, ms: workerMs, stages: { grab: timings.grab, ...st, transfer, queue, roundTrip } });
   while (recent.length > 2 && recent[0]!.t < now - 2000) recent.shift();
   const span = recent.length > 1 ? recent[recent.length - 1]!.t - recent[0]!.t : 0;
   stats.fps = span > 0 ? ((recent.length - 1) * 1000) / span : 0;
@@ -207,7 +213,7 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
   msEl.textContent = `${stats.workerMs.toFixed(0)} ms/frame`;
   msEl.title = `time in the worker per frame (last 2 s): detector ${stats.stages.detect.toFixed(1)} ms, crop ${stats.stages.crop.toFixed(1)} ms, `
     + `classifier ${stats.stages.classifier.toFixed(1)} ms, tracking ${stats.stages.track.toFixed(1)} ms, frame grab ${stats.stages.grab.toFixed(1)} ms; `
-    + `transfer and queueing ${stats.stages.transfer.toFixed(1)} ms`;
+    + `transfer ${stats.stages.transfer.toFixed(1)} ms, waiting behind the previous frame ${stats.stages.queue.toFixed(1)} ms`;
   if (stats.frames === 1) {
     byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
     announce('Analysing the camera.');
@@ -371,6 +377,9 @@ async function boot(s: AppState): Promise<void> {
       if (!stats.ready) {
         backendEl.textContent = progressText(e);
         s.load.event(e);
+        if (e.type === 'step' && e.state === 'done') stats.loadSteps[e.step] = Math.round(e.ms ?? 0);
+        if (e.type === 'fetch') stats.loadSteps[`fetchStart:${e.file}`] = Math.round(performance.now());
+        if (e.type === 'ready') stats.loadSteps[`${e.fromCache ? 'cache' : 'download'}:${e.file}`] = Math.round(performance.now() - (stats.loadSteps[`fetchStart:${e.file}`] ?? performance.now()));
       } else if (e.type !== 'ready' && e.type !== 'step') byId('photo-progress').textContent = progressText(e);
     });
   } catch (err) {
@@ -463,7 +472,7 @@ function startApp(): AppState {
   const stats: FerkitStats = {
     ready: false, backend: null, threads: null, crossOriginIsolated: globalThis.crossOriginIsolated === true, modelsReadyMs: null,
     cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0,
-    lastLabels: [], trackIds: [], stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, roundTrip: 0 }, clockCutMs: 0,
+    lastLabels: [], trackIds: [], stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, queue: 0, roundTrip: 0 }, clockCutMs: 0, loadSteps: {},
     errors: [], cameraError: null,
   };
   window.ferkitStats = stats;
