@@ -8,6 +8,7 @@ import type { ServerAnalyzer, ServerAnalyzerFactory } from '../../src/server/inf
 import type { ImageAnalysis } from '../../src/core/types.js';
 import { EXPRESSIONS } from '../../src/core/labels.js';
 import type { AggregateBatch } from '../../src/server/sessions-store.js';
+import { OK_QUALITY } from '../helpers/faces.js';
 
 /** A temp folder with an app build stand-in (`index.html`, `ort/a.wasm`). */
 export function makeRoot(): string {
@@ -28,7 +29,7 @@ export function fakeAnalysis(source: string | null, width = 64, height = 48): Im
       keypoints: { rightEye: { x: 5, y: 5 }, leftEye: { x: 20, y: 5 }, nose: { x: 12, y: 12 }, mouth: { x: 12, y: 20 }, rightEar: { x: 1, y: 8 }, leftEar: { x: 28, y: 8 } },
       score: 0.9,
       probabilities: { angry: 0.1, disgust: 0, fear: 0, happy: 0.7, sad: 0.1, surprise: 0, neutral: 0.1 },
-      label: 'happy', labelScore: 0.7, valence: 'positive',
+      label: 'happy', labelScore: 0.7, valence: 'positive', valenceScore: 0.6, quality: OK_QUALITY,
     }],
     timingsMs: { decode: 1, detect: 1, classify: 1, total: 3 },
     models: { detector: 'fake', classifier: 'fake' },

@@ -8,6 +8,7 @@ import type { LiveFace, LiveFrame } from '../../src/web/live.js';
 import { csvField, photosToCsv, toCsv, PHOTO_CSV_HEADER } from '../../web/src/csv.js';
 import { MonitorSession } from '../../web/src/session.js';
 import { RollingTimeline } from '../../web/src/timeline.js';
+import { OK_QUALITY } from '../helpers/faces.js';
 
 function probs(top: Expression, p = 0.8): ExpressionProbabilities {
   const rest = (1 - p) / (EXPRESSIONS.length - 1);
@@ -29,10 +30,14 @@ function face(trackId: number, label: Expression): LiveFace {
     label,
     labelScore: 0.8,
     valence: valenceOfTop[label],
+    valenceScore: score,
+    quality: OK_QUALITY,
     trackId,
     boxSource: 'detected',
     smoothed: { probabilities: p, label, labelScore: 0.8, valence: valenceOfTop[label], valenceScore: score },
     displayLabel: label,
+    displayScore: 0.8,
+    displayUncertain: false,
   };
 }
 
