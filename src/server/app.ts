@@ -260,6 +260,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (reply.statusCode >= 400) onErrorLine(`${request.method} ${request.url.split('?')[0]} -> ${reply.statusCode}`);
     });
   }
+  // An answer sent before the request body was read to its end (an upload refused half way: too large, disk full)
+  // closes the connection: the unread rest would otherwise be parsed as the next request, and a client that reuses
+  // the socket gets a reset on its next request.
+  app.addHook('onSend', async (request, reply, payload) => {
+    if (!request.raw.complete) reply.header('Connection', 'close');
+    return payload;
+  });
   app.addHook('onRequest', async (request, reply) => {
     reply.headers(APP_HEADERS);
     checkHost(request.headers.host, hostsAllowed);

@@ -232,7 +232,8 @@ export async function createVideoJobs(options: VideoJobsOptions): Promise<VideoJ
         await rm(dirOf(id), { recursive: true, force: true });
         if (tooLarge) throw new HttpProblem(413, 'E_TOO_LARGE', `video upload over the limit of ${formatBytes(limit)} (--max-video-mb)`);
         const code = (err as NodeJS.ErrnoException).code;
-        if (code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' || code === 'EACCES') {
+        // ENOSPC: disk full; EDQUOT: quota; EFBIG: the file-size limit (RLIMIT_FSIZE) or the file system's largest file.
+        if (code === 'ENOSPC' || code === 'EROFS' || code === 'EDQUOT' || code === 'EFBIG' || code === 'EACCES' || code === 'EPERM') {
           throw new HttpProblem(503, 'E_STORAGE', `cannot store the upload (${code}); nothing was kept, retry later`, { 'Retry-After': '30' });
         }
         throw err;
