@@ -31,7 +31,7 @@ import { registerAnalyzeRoutes } from './routes-analyze.js';
 import { registerDashboardRoutes } from './routes-dashboard.js';
 import { registerSessionRoutes } from './routes-sessions.js';
 import { registerVideoRoutes } from './routes-videos.js';
-import { allowedHostNames, bearerMatches, capConnections, checkHost, type ConnectionStats } from './security.js';
+import { allowedHostNames, basicMatches, bearerMatches, capConnections, checkHost, type ConnectionStats } from './security.js';
 import { createSessionStore } from './sessions-store.js';
 import { registerStaticFiles } from './static-files.js';
 import { createVideoJobs, type VideoJobRunner, type VideoJobs } from './video-jobs.js';
@@ -272,7 +272,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     checkHost(request.headers.host, hostsAllowed);
     const path = request.url.split('?')[0] ?? '/';
     if (token !== undefined && needsToken(path) && !bearerMatches(request.headers.authorization, token)) {
-      throw new HttpProblem(401, 'E_UNAUTHORIZED', 'this server needs "Authorization: Bearer <token>" (the token given to ferkit serve)', { 'WWW-Authenticate': 'Bearer realm="ferkit"' });
+      // The docs page is also opened in browsers, which cannot add a bearer header to a navigation: for it (reads
+      // only) the browser's own login prompt works too, with the token as the password.
+      const docs = path === '/docs' || path.startsWith('/docs/');
+      const read = request.method === 'GET' || request.method === 'HEAD';
+      if (!(docs && read && basicMatches(request.headers.authorization, token))) {
+        throw new HttpProblem(401, 'E_UNAUTHORIZED', docs
+          ? 'the docs need the token given to ferkit serve: "Authorization: Bearer <token>", or in a browser the login prompt with the token as the password (any user name)'
+          : 'this server needs "Authorization: Bearer <token>" (the token given to ferkit serve)',
+        { 'WWW-Authenticate': docs && read ? 'Basic realm="ferkit docs", charset="UTF-8"' : 'Bearer realm="ferkit"' });
+      }
     }
     const encoding = request.headers['content-encoding'];
     if (encoding !== undefined && encoding.toLowerCase() !== 'identity') {

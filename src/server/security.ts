@@ -24,6 +24,21 @@ export function bearerMatches(authorization: string | undefined, token: string):
 }
 
 /**
+ * True when `authorization` is `Basic base64(user:password)` with `password` exactly `token` (any user name): what a
+ * browser sends after its own login prompt, so that the docs page can be opened in a browser on a server with a token.
+ * Compared like {@link bearerMatches}.
+ */
+export function basicMatches(authorization: string | undefined, token: string): boolean {
+  if (!authorization) return false;
+  const m = /^Basic[ ]+([A-Za-z0-9+/=]+)\s*$/i.exec(authorization);
+  const decoded = m ? Buffer.from(m[1]!, 'base64').toString('utf8') : '';
+  const colon = decoded.indexOf(':');
+  const given = createHash('sha256').update(colon >= 0 ? decoded.slice(colon + 1) : '').digest();
+  const want = createHash('sha256').update(token).digest();
+  return timingSafeEqual(given, want) && colon >= 0;
+}
+
+/**
  * The host names a server bound to `bindHost` answers to, or `null` for "any" (a server bound to a non-loopback
  * address without an explicit list: the token protects it). Loopback servers answer to `localhost`, `127.0.0.1`,
  * `[::1]` and the bound name, plus `extra`, so that a page on another site cannot reach them through a DNS name that

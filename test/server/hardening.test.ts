@@ -187,10 +187,10 @@ describe('token, content encoding, rate limit', () => {
   test('with a token: /v1, /openapi.json and /docs need "Authorization: Bearer"; the app and /healthz do not', async () => {
     const s = await start({ token: TOKEN });
     try {
-      for (const path of ['v1/sessions', 'openapi.json', 'docs']) {
+      for (const path of ['v1/sessions', 'openapi.json', 'docs', 'docs/', 'docs/json', 'docs/static/index.html', 'docs/static/swagger-ui.css']) {
         const none = await fetch(`${s.url}${path}`);
         expect(none.status).toBe(401);
-        expect(none.headers.get('www-authenticate')).toMatch(/^Bearer/);
+        expect(none.headers.get('www-authenticate')).toMatch(path.startsWith('docs') ? /^Basic realm="ferkit docs"/ : /^Bearer/);
         expect((await none.json()).code).toBe('E_UNAUTHORIZED');
         expect((await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}x` } })).status).toBe(401);
         expect((await fetch(`${s.url}${path}`, { headers: { authorization: TOKEN } })).status).toBe(401);
@@ -199,6 +199,29 @@ describe('token, content encoding, rate limit', () => {
       expect((await fetch(`${s.url}openapi.json`, { headers: { authorization: `bearer ${TOKEN}` } })).status).toBe(200);
       expect((await fetch(s.url)).status).toBe(200);
       expect((await fetch(`${s.url}healthz`)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  });
+
+  test('with a token, a browser opens /docs through its login prompt (Basic, the token as the password); Basic opens nothing else', async () => {
+    const s = await start({ token: TOKEN });
+    const basic = (user: string, password: string): Record<string, string> => ({ authorization: `Basic ${Buffer.from(`${user}:${password}`).toString('base64')}` });
+    try {
+      for (const path of ['docs/', 'docs/json', 'docs/static/index.html']) {
+        expect((await fetch(`${s.url}${path}`, { headers: basic('teacher', TOKEN) })).status).toBe(200);
+        expect((await fetch(`${s.url}${path}`, { headers: { authorization: `Bearer ${TOKEN}` } })).status).toBe(200);
+        expect((await fetch(`${s.url}${path}`, { headers: basic('teacher', `${TOKEN}x`) })).status).toBe(401);
+        expect((await fetch(`${s.url}${path}`, { headers: basic(TOKEN, '') })).status).toBe(401);
+      }
+      const html = await (await fetch(`${s.url}docs/static/index.html`, { headers: basic('', TOKEN) })).text();
+      expect(html).toMatch(/swagger/i);
+      // The API and the OpenAPI document take the bearer token only.
+      for (const path of ['v1/sessions', 'openapi.json']) {
+        const res = await fetch(`${s.url}${path}`, { headers: basic('teacher', TOKEN) });
+        expect([res.status, res.headers.get('www-authenticate')]).toEqual([401, 'Bearer realm="ferkit"']);
+      }
+      expect((await fetch(`${s.url}docs/json`, { method: 'POST', headers: basic('teacher', TOKEN) })).status).toBe(401);
     } finally {
       await s.close();
     }
