@@ -104,6 +104,7 @@ export interface PageStats {
   frames: number; framesWithFace: number; fps: number; workerMs: number; lastLabels: string[]; errors: string[]; cameraError: string | null;
   /** Every track id seen, in order of appearance. */
   trackIds: number[];
+  tracks: Record<number, { frames: number; firstMs: number; lastMs: number; firstBox: number[]; lastBox: number[]; score: number }>;
   /** Mean ms per stage over the last ~2 s (see web/src/main.ts). */
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   clockCutMs: number;
@@ -184,7 +185,7 @@ function trackTransfer(context: BrowserContext): { done(): Promise<Transfer> } {
       const path = decodeURIComponent(url.pathname).replace(/^\/+/, '') || 'index.html';
       const file = join(WEB_DIST, path);
       const fileBytes = existsSync(file) && statSync(file).isFile() ? statSync(file).size : 0;
-      const sent = sizes?.responseBodySize ?? 0;
+      const sent = Math.max(0, sizes?.responseBodySize ?? 0); // negative: served from the browser's cache
       t.requests++;
       t.sentBytes += sent;
       t.fileBytes += fileBytes;
@@ -215,7 +216,7 @@ async function loadFigures(page: Page, seconds: number, transfer: ReturnType<typ
     framesWithFaceShare: round((b.framesWithFace - a.framesWithFace) / Math.max(1, b.frames - a.frames), 3),
     workerMsPerFrame: round(b.workerMs, 2),
     stagesMs: Object.fromEntries(Object.entries(b.stages).map(([k, v]) => [k, round(v, 2)])),
-    trackIds: b.trackIds, labelsSeen: b.lastLabels,
+    trackIds: b.trackIds, tracks: b.tracks, labelsSeen: b.lastLabels,
     transfer: {
       requests: bytes.requests, sentBytes: bytes.sentBytes, fileBytes: bytes.fileBytes, compressedResponses: bytes.compressed, notModified: bytes.notModified,
       largest: Object.fromEntries(Object.entries(bytes.byFile).sort((x, y) => y[1].file - x[1].file || y[1].sent - x[1].sent).slice(0, 6)),

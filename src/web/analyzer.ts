@@ -8,7 +8,9 @@ import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from 
 import { FerkitError } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
 import { createPipeline, type Pipeline } from '../core/analyzer.js';
-import type { ImageAnalysis, RawImage } from '../core/types.js';
+import { explainCrop, explanationCrop, explanationRgba } from '../core/explain.js';
+import type { FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
+import type { FaceExplanationImage } from './protocol.js';
 import type { VideoAnalyzer } from '../core/video.js';
 import { createLiveAnalyzer, type LiveFrame, type LiveOptions } from './live.js';
 import { fetchClassifier, fetchDetectorModels, fetchManifest, type LoadStep, type ModelLoadEvent, type ModelManifest } from './models.js';
@@ -59,6 +61,12 @@ export interface WebAnalyzer {
   analyzeFrameStages(image: RawImage, tMs: number): Promise<{ result: LiveFrame; stages: FrameStages }>;
   /** Analyses one photo (no tracking). `source` goes into the result. */
   analyzeImage(image: RawImage, source: string | null): Promise<ImageAnalysis>;
+  /**
+   * Explains one face of `image` by occlusion (the live classifier, 122 crops in one batch): the crop the analyzer
+   * classified and a heat map of what drove its label, painted `px × px`.
+   * @throws {FerkitError} `E_OPTION` for a bad `px`; `E_INFERENCE` if the runtime fails.
+   */
+  explainFace(image: RawImage, face: FaceDetection, px: number): Promise<FaceExplanationImage>;
   /** Forgets all tracks (new IDs from 1). */
   resetTracking(): void;
   /** Replaces the tracking and smoothing options; tracks restart. @throws {FerkitError} `E_OPTION`. */
@@ -184,6 +192,13 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     async analyzeImage(image, source) {
       alive();
       return (await photos()).analyze(image, { source });
+    },
+    async explainFace(image, face, px) {
+      alive();
+      const crop = explanationCrop(image, face, classifier.inputSize, { align: options.live?.align });
+      const e = await explainCrop(classifier, crop);
+      const rgba = explanationRgba(e, crop, px);
+      return { label: e.label, probability: e.probability, scale: e.scale, maxDrop: e.maxDrop, runs: e.runs, ms: e.ms, px, rgba };
     },
     resetTracking() {
       video.reset();

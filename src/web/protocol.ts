@@ -2,7 +2,8 @@
  * Messages between the page and the analyzer worker ({@link serveAnalyzer} / {@link connectAnalyzer}).
  * Frames and photos travel as transferred `ImageBitmap`s (or `VideoFrame`s); results as plain data.
  */
-import type { ImageAnalysis } from '../core/types.js';
+import type { Expression } from '../core/labels.js';
+import type { FaceDetection, ImageAnalysis } from '../core/types.js';
 import type { WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
@@ -15,6 +16,7 @@ export type WorkerRequest =
   | { type: 'init'; id: number; options: WorkerAnalyzerOptions }
   | { type: 'frame'; id: number; frame: ImageBitmap | VideoFrame; tMs: number; maxSide?: number }
   | { type: 'image'; id: number; bitmap: ImageBitmap; source: string; maxSide?: number }
+  | { type: 'explain'; id: number; frame: ImageBitmap | VideoFrame; face: FaceDetection; px: number }
   | { type: 'reset'; id: number }
   | { type: 'live'; id: number; options: LiveOptions }
   | { type: 'dispose'; id: number };
@@ -36,11 +38,31 @@ export interface WorkerFrameTimings {
   clock?: { receivedAt: number; startedAt: number; repliedAt: number };
 }
 
+/**
+ * An occlusion explanation of one face (`explainCrop` in core), painted for a canvas: `rgba` is `px × px × 4` bytes
+ * (the classifier's gray crop enlarged, heat colour over it; see `explanationRgba`).
+ */
+export interface FaceExplanationImage {
+  label: Expression;
+  /** The label's probability on the unoccluded crop, in [0, 1]. */
+  probability: number;
+  /** The probability drop that full heat stands for. */
+  scale: number;
+  /** Largest drop caused by one patch. */
+  maxDrop: number;
+  /** Crops classified, and the time it took (ms). */
+  runs: number;
+  ms: number;
+  px: number;
+  rgba: Uint8ClampedArray;
+}
+
 /** Worker → page. */
 export type WorkerResponse =
   | { type: 'progress'; event: ModelLoadEvent }
   | { type: 'ready'; id: number; info: WebAnalyzerInfo }
   | { type: 'frame'; id: number; result: LiveFrame; timings: WorkerFrameTimings }
   | { type: 'image'; id: number; result: ImageAnalysis; timings: WorkerFrameTimings }
+  | { type: 'explanation'; id: number; result: FaceExplanationImage }
   | { type: 'done'; id: number }
   | { type: 'error'; id: number; error: { code: string; message: string } };

@@ -6,7 +6,8 @@ import type { ImageAnalysis } from '../core/types.js';
 import type { WebAnalyzerInfo } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
-import type { WorkerAnalyzerOptions, WorkerFrameTimings, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { FaceDetection } from '../core/types.js';
+import type { FaceExplanationImage, WorkerAnalyzerOptions, WorkerFrameTimings, WorkerRequest, WorkerResponse } from './protocol.js';
 
 /** The part of `Worker` used here. */
 export interface WorkerLike {
@@ -24,6 +25,8 @@ export interface WorkerAnalyzer {
   analyzeFrame(frame: ImageBitmap | VideoFrame, tMs: number, maxSide?: number): Promise<{ result: LiveFrame; timings: WorkerFrameTimings }>;
   /** Sends a photo (transferred). Photos larger than `maxSide` are analysed shrunk; results are in original pixels. */
   analyzeImage(bitmap: ImageBitmap, source: string, maxSide?: number): Promise<{ result: ImageAnalysis; timings: WorkerFrameTimings }>;
+  /** Explains one face of `frame` (transferred) by occlusion, painted `px × px` (see {@link FaceExplanationImage}). */
+  explainFace(frame: ImageBitmap | VideoFrame, face: FaceDetection, px?: number): Promise<FaceExplanationImage>;
   resetTracking(): Promise<void>;
   /** Replaces the tracking/smoothing options (tracks restart). */
   setLiveOptions(options: LiveOptions): Promise<void>;
@@ -88,6 +91,10 @@ export function connectAnalyzer(worker: WorkerLike): WorkerAnalyzer {
     async analyzeImage(bitmap, source, maxSide) {
       const m = await call<'image'>({ type: 'image', id: nextId++, bitmap, source, maxSide }, [bitmap]);
       return { result: m.result, timings: m.timings };
+    },
+    async explainFace(frame, face, px = 192) {
+      const m = await call<'explanation'>({ type: 'explain', id: nextId++, frame, face, px }, [frame]);
+      return m.result;
     },
     async resetTracking() {
       await call<'done'>({ type: 'reset', id: nextId++ });

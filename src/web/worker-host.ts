@@ -105,6 +105,18 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
         });
         return;
       }
+      case 'explain': {
+        const a = need();
+        let image: RawImage;
+        try {
+          image = photoGrabber.grab(req.frame);
+        } finally {
+          closeFrame(req.frame);
+        }
+        const result = await a.explainFace(image, req.face, req.px);
+        scope.postMessage({ type: 'explanation', id: req.id, result }, [result.rgba.buffer]);
+        return;
+      }
       case 'reset':
         need().resetTracking();
         post({ type: 'done', id: req.id });

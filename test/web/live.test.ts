@@ -100,6 +100,26 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       await page.screenshot({ path: join(SHOTS, 'web-live-1280.png') });
     }, 120_000);
 
+    test('"Explain this face": an occlusion heat map of the live face, on demand', async () => {
+      const { page } = rig;
+      const card = page.locator('#cards article.card').first();
+      await card.locator('.explain-btn').click();
+      const canvas = card.locator('.explain-out canvas');
+      await expect.poll(() => canvas.count(), { timeout: 60_000 }).toBe(1);
+      expect(await card.locator('.explain-out').textContent()).toMatch(/What drove "(angry|disgust|fear|happy|sad|surprise|neutral)" \(\d+%\).*122 crops/);
+      const inked = await canvas.evaluate((c: HTMLCanvasElement) => {
+        const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
+        let coloured = 0;
+        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i]! - d[i + 2]!) > 30) coloured++; // heat colour, not gray
+        return { w: c.width, coloured };
+      });
+      expect(inked.w).toBe(192);
+      expect(inked.coloured).toBeGreaterThan(100);
+      await page.screenshot({ path: join(SHOTS, 'web-explain-1280.png') });
+      await card.locator('.explain-out button').click();
+      expect(await card.locator('.explain-out canvas').count()).toBe(0);
+    }, 90_000);
+
     test('tabs: aria-controls, arrow keys, Home/End; the figures are not in a live region', async () => {
       const { page } = rig;
       for (const t of TABS) {

@@ -2,7 +2,7 @@
  * The live view: boxes, track IDs and smoothed labels drawn over the video, and one card per face with live
  * probability bars.
  */
-import { EXPRESSIONS, type LiveFace, type LiveFrame } from 'ferkit/web';
+import { EXPRESSIONS, type FaceExplanationImage, type LiveFace, type LiveFrame } from 'ferkit/web';
 import { shownLabel } from './labels.js';
 import { EXPRESSION_COLORS, VALENCE_COLORS, el, pct, swatch, textOn, trackChip, trackColor } from './ui.js';
 
@@ -52,7 +52,7 @@ export function drawOverlay(canvas: HTMLCanvasElement, video: HTMLVideoElement, 
 
 interface Card {
   root: HTMLElement; label: HTMLElement; labelText: Text; labelSwatch: HTMLElement; meta: HTMLElement; badge: HTMLElement;
-  bars: Map<string, { fill: HTMLElement; value: HTMLElement }>; lastSeen: number;
+  bars: Map<string, { fill: HTMLElement; value: HTMLElement }>; lastSeen: number; explainBtn: HTMLButtonElement; explainOut: HTMLElement;
 }
 
 /** A face's quality verdict, once the core provides one (`FaceAnalysis.quality`); null before that. */
@@ -83,8 +83,40 @@ export class FaceCards {
   private readonly cards = new Map<number, Card>();
   private readonly empty: HTMLElement;
 
-  constructor(private readonly host: HTMLElement) {
+  /** @param onExplain - called when a card's "Explain this face" button is pressed (with the card's track id). */
+  constructor(private readonly host: HTMLElement, private readonly onExplain?: (trackId: number) => void) {
     this.empty = el('p', 'muted', 'No face in view.');
+  }
+
+  /** Shows an explanation (or why there is none) under a track's card; `null` = in progress. */
+  showExplanation(trackId: number, result: FaceExplanationImage | Error | null): void {
+    const card = this.cards.get(trackId);
+    if (!card) return;
+    card.explainBtn.disabled = result === null;
+    const out = card.explainOut;
+    out.hidden = false;
+    if (result === null) {
+      out.replaceChildren(el('p', 'muted small', 'Explaining: 122 copies of the crop with a patch hidden, classified in one batch…'));
+      return;
+    }
+    if (result instanceof Error) {
+      out.replaceChildren(el('p', 'field-error', `No explanation: ${result.message}`));
+      return;
+    }
+    const canvas = el('canvas');
+    canvas.width = result.px;
+    canvas.height = result.px;
+    canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(result.rgba), result.px, result.px), 0, 0);
+    canvas.setAttribute('role', 'img');
+    canvas.setAttribute('aria-label', `Heat map over the ${result.px}-pixel crop the model saw; brighter areas drove "${result.label}" more`);
+    const weak = result.scale < 0.1;
+    const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in the 48×48 crop the model saw: brighter = hiding it `
+      + `lowered the probability more (up to ${pct(result.maxDrop)} for one patch).${weak ? ' Weak: no single region mattered much.' : ''} `
+      + `${result.runs} crops, ${Math.round(result.ms)} ms.`);
+    const close = el('button', 'small', 'Hide');
+    close.type = 'button';
+    close.addEventListener('click', () => { out.hidden = true; out.replaceChildren(); });
+    out.replaceChildren(canvas, text, close);
   }
 
   private create(face: LiveFace): Card {
@@ -116,8 +148,14 @@ export class FaceCards {
       list.append(row);
       bars.set(e, { fill, value });
     }
-    root.append(head, meta, list);
-    return { root, label, labelText, labelSwatch, meta, badge, bars, lastSeen: 0 };
+    const explainBtn = el('button', 'explain-btn', 'Explain this face');
+    explainBtn.type = 'button';
+    explainBtn.hidden = !this.onExplain;
+    explainBtn.addEventListener('click', () => this.onExplain?.(face.trackId));
+    const explainOut = el('div', 'explain-out');
+    explainOut.hidden = true;
+    root.append(head, meta, list, explainBtn, explainOut);
+    return { root, label, labelText, labelSwatch, meta, badge, bars, lastSeen: 0, explainBtn, explainOut };
   }
 
   update(frame: LiveFrame, now: number): void {
@@ -133,12 +171,13 @@ export class FaceCards {
       const shown = shownLabel(face);
       card.labelText.data = `${shown.label} ${pct(shown.score)}`;
       card.labelSwatch.style.background = EXPRESSION_COLORS[shown.label];
+      // Uncertain: the quality gate's reasons for this frame, or no label above the smoothing floor.
       const q = qualityOf(face);
-      const uncertain = q?.status === 'uncertain';
+      const reasons = [...(q?.reasons ?? []), ...(face.displayUncertain ? ['no clear label'] : [])];
+      const uncertain = q?.status === 'uncertain' || face.displayUncertain;
       card.badge.hidden = !uncertain;
-      card.badge.title = uncertain ? `uncertain: ${q!.reasons.join(', ') || 'low confidence'}` : '';
-      card.badge.textContent = uncertain ? `uncertain${q!.reasons.length ? `: ${q!.reasons.join(', ')}` : ''}` : 'uncertain';
-      card.root.dataset.quality = q?.status ?? '';
+      card.badge.textContent = `uncertain${reasons.length ? `: ${reasons.join(', ')}` : ''}`;
+      card.root.dataset.quality = uncertain ? 'uncertain' : (q?.status ?? '');
       card.meta.replaceChildren();
       const v = el('span', 'valence', `${s.valence} ${s.valenceScore >= 0 ? '+' : ''}${s.valenceScore.toFixed(2)}`);
       const { bar, fill } = valenceBar();

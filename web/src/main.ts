@@ -37,6 +37,8 @@ interface FerkitStats {
   lastLabels: string[];
   /** Every track id seen since the page loaded, in order of appearance. */
   trackIds: number[];
+  /** Per track id: frames it was in, and its first and last frame (page ms), with the box of the first and last. */
+  tracks: Record<number, { frames: number; firstMs: number; lastMs: number; firstBox: number[]; lastBox: number[]; score: number }>;
   /** Mean ms per stage over the last ~2 s: worker stages, frame grab, and the transfer (round trip − worker time). */
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   /** Duration of each loading step and model download, ms (see load-progress.ts). */
@@ -179,7 +181,14 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
     stats.firstFaceMs ??= now;
   }
   stats.lastLabels = frame.faces.map((f) => f.displayLabel);
-  for (const f of frame.faces) if (!stats.trackIds.includes(f.trackId)) stats.trackIds.push(f.trackId);
+  for (const f of frame.faces) {
+    if (!stats.trackIds.includes(f.trackId)) stats.trackIds.push(f.trackId);
+    const box = [f.box.x, f.box.y, f.box.width, f.box.height].map(Math.round);
+    const t = (stats.tracks[f.trackId] ??= { frames: 0, firstMs: Math.round(now), lastMs: 0, firstBox: box, lastBox: box, score: f.score });
+    t.frames++;
+    t.lastMs = Math.round(now);
+    t.lastBox = box;
+  }
   const workerMs = timings.grab + timings.analyze;
   const st = timings.stages ?? { detect: 0, crop: 0, classifier: 0, track: 0 };
   const roundTrip = now - sent;
@@ -217,6 +226,25 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
   if (stats.frames === 1) {
     byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
     announce('Analysing the camera.');
+  }
+}
+
+/** "Explain this face": the current video frame and the track's last box go to the worker for an occlusion map. */
+async function explainFace(s: AppState, trackId: number): Promise<void> {
+  const face = s.lastFrame?.faces.find((f) => f.trackId === trackId);
+  const { cards } = s.views;
+  if (!s.analyzer || !face || !s.el.video.videoWidth) {
+    cards.showExplanation(trackId, new Error('the face is not in view'));
+    return;
+  }
+  cards.showExplanation(trackId, null);
+  try {
+    const bitmap = await createImageBitmap(s.el.video);
+    const result = await s.analyzer.explainFace(bitmap, { box: face.box, keypoints: face.keypoints, score: face.score }, 192);
+    cards.showExplanation(trackId, result);
+    announce(`Explanation of person ${trackId} ready.`);
+  } catch (err) {
+    cards.showExplanation(trackId, err as Error);
   }
 }
 
@@ -472,7 +500,7 @@ function startApp(): AppState {
   const stats: FerkitStats = {
     ready: false, backend: null, threads: null, crossOriginIsolated: globalThis.crossOriginIsolated === true, modelsReadyMs: null,
     cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0,
-    lastLabels: [], trackIds: [], stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, queue: 0, roundTrip: 0 }, clockCutMs: 0, loadSteps: {},
+    lastLabels: [], trackIds: [], tracks: {}, stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, queue: 0, roundTrip: 0 }, clockCutMs: 0, loadSteps: {},
     errors: [], cameraError: null,
   };
   window.ferkitStats = stats;
@@ -491,7 +519,7 @@ function startApp(): AppState {
     stats,
     el,
     views: {
-      cards: new FaceCards(byId('cards')),
+      cards: new FaceCards(byId('cards'), (trackId) => void explainFace(s, trackId)),
       timeline: new RollingTimeline(60, 100),
       liveChart: new ValenceChart(byId('live-chart'), 200, { xLabel: 's' }),
       monitor: new MonitorView(
