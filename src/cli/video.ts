@@ -84,13 +84,17 @@ Examples:
   $ ferkit video clip.mp4 --annotate clip.annotated.mp4 --no-jsonl
                                                      # boxes, track ids and smoothed labels drawn into a new video
   $ ferkit video clip.mp4 --detect-every 3 --half-life 600 --no-jsonl --summary report/
+  $ ferkit video lesson.mp4 --baseline-seconds 5 --summary report/
+                                                     # per-person baseline: a resting face that reads sad is not logged sad
 
 Each JSONL line is one frame: {frameIndex, timestampMs, width, height, detectorRan, labelSet, faces: [{trackId, box,
 boxSource, keypoints, score, probabilities, label, labelScore, valence, smoothed: {probabilities, label, labelScore,
-valence, valenceScore}, displayLabel}], timingsMs}. "probabilities"/"label" are the frame's raw output, "smoothed"
-the track's exponential moving average (half-life in ms, independent of the frame rate), "displayLabel" the label
-after hysteresis. --tracks writes the same per face as CSV rows; --summary writes summary.json (per track and overall:
-dominant expression, time share per expression, mean valence, duration) and chart.svg/chart.png.
+valence, valenceScore}, displayLabel, displayScore, displayUncertain}], timingsMs}. "probabilities"/"label" are the
+frame's raw output, "smoothed" the track's exponential moving average (half-life in ms, independent of the frame rate),
+"displayLabel" the label after hysteresis, "displayUncertain" true when its smoothed probability "displayScore" is
+below --floor; with --baseline-seconds, "relative" holds the probabilities relative to the track's baseline.
+--tracks writes the same per face as CSV rows; --summary writes summary.json (per track and overall: dominant
+expression, time share per expression, mean valence, duration) and chart.svg/chart.png.
 
 Needs ffmpeg and ffprobe (Debian/Ubuntu: apt-get install ffmpeg). A corrupt or truncated video ends with exit code 1
 and an error naming the file; every output then holds the frames analysed before the error. Outputs never replace
@@ -160,7 +164,8 @@ export function formatVideoSummary(r: VideoFileResult): string {
   const shown = s.tracks.slice(0, 20);
   for (const t of shown) {
     lines.push(`  track ${t.trackId}: ${formatDuration(t.durationMs / 1000)} from ${formatDuration(t.firstMs / 1000)}, `
-      + `dominant ${t.dominant ?? 'n/a'}; ${sharesLine(t)}; mean valence ${signed(t.meanValence)}`);
+      + `dominant ${t.dominant ?? 'n/a'}; ${sharesLine(t)}; mean valence ${signed(t.meanValence)}`
+      + (t.baseline ? `; baseline ${Object.entries(t.baseline).sort((x, y) => y[1] - x[1]).slice(0, 3).map(([l, p]) => `${l} ${p.toFixed(2)}`).join(', ')}` : ''));
   }
   if (s.tracks.length > shown.length) lines.push(`  ... and ${s.tracks.length - shown.length} more tracks (all in the summary file)`);
   lines.push(`  overall (label set ${s.labelSet}): ${s.tracks.length} track${s.tracks.length === 1 ? '' : 's'}, `

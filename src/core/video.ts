@@ -96,7 +96,10 @@ export interface ResolvedVideoAnalyzerOptions {
 
 /** A track's probabilities after smoothing. */
 export interface SmoothedExpression {
-  /** EMA of the 7 raw probabilities: in [0, 1], sums to 1. */
+  /**
+   * EMA of the 7 raw probabilities (of the baseline-relative ones once a `baseline` track is calibrated): in [0, 1],
+   * sums to 1.
+   */
   probabilities: ExpressionProbabilities;
   /** Argmax of `probabilities` and its probability. */
   label: Expression;
