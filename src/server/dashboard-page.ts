@@ -45,10 +45,10 @@ export const DASHBOARD_HTML = `<!doctype html>
     <p><button id="s-end">End session</button> <button id="s-csv">Download CSV</button> <button id="s-json">Download JSON</button>
       <button id="s-delete" class="danger">Delete</button></p>
     <div class="row">
-      <div class="panel"><h3>Group now</h3><div id="s-dist" class="dist"></div><p id="s-dist-note" class="muted"></p></div>
+      <div class="panel"><h3 id="s-dist-title">Group now</h3><div id="s-dist" class="dist"></div><p id="s-dist-note" class="muted"></p></div>
       <div class="panel"><h3>Negative-streak alerts</h3><ul id="s-notices" class="notices"></ul></div>
     </div>
-    <div class="panel"><h3>Mean valence per device <span class="muted">(P(positive) − P(negative), −1…1)</span></h3><div id="s-device-chart"></div></div>
+    <div class="panel"><h3>Mean valence per device <span class="muted">(valence score, −1 negative … 1 positive)</span></h3><div id="s-device-chart"></div></div>
     <div class="panel"><h3>Per-track valence</h3><div id="s-tracks"></div></div>
   </section>
 </main>
@@ -224,6 +224,7 @@ export const DASHBOARD_JS = String.raw`'use strict';
     $('s-state').textContent = s.endedAt ? 'ended ' + time(Date.parse(s.endedAt)) : 'running since ' + time(Date.parse(s.startedAt)) + (state.live ? ' · live' : '');
     $('s-devices').textContent = Object.keys(state.devices).length + ' device(s)';
     $('s-end').hidden = !!s.endedAt;
+    $('s-dist-title').textContent = s.endedAt ? 'Group at the end' : 'Group now';
     var now = groupNow(state.group, 10000);
     var dist = $('s-dist'); dist.replaceChildren();
     EXPRESSIONS.forEach(function (e) {

@@ -36,7 +36,7 @@ export interface TrackAggregate {
   trackId: number;
   label: string;
   valence: 'positive' | 'neutral' | 'negative';
-  /** P(positive) − P(negative) of the smoothed probabilities, in [−1, 1]. */
+  /** Valence score of the smoothed probabilities (the app's `valenceScore`), in [−1, 1]. */
   valenceScore: number;
   /** Smoothed probabilities over the 7 expressions. */
   probabilities: Record<Expression, number>;

@@ -1,11 +1,18 @@
 /**
  * The browser app posting a session to the server, and the dashboard showing it, in Debian's Chromium (headless,
- * playwright-core) with the fake camera playing ../shared/media/test.mp4 (one face). Skips with a message without
- * Chromium, ffmpeg or ../shared (the same rig as test/web/app.test.ts). Screenshots go to results/tmp/screenshots/.
+ * playwright-core) with the fake camera playing ../shared/media/test.mp4 (one face). Then a real sad face (face-api's
+ * sample1.jpg, cut to 640×480 around its second face, held still) on a second camera: the app's negative-streak
+ * notice reaches the live dashboard's alert list, and the history page (the session list) opens the ended session
+ * with its charts and alerts. Skips with a message without Chromium, ffmpeg or ../shared (the same rig as
+ * test/web/app.test.ts). Screenshots go to results/tmp/screenshots/.
  */
+import { execFile } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
+import { promisify } from 'node:util';
+import sharp from 'sharp';
 import type { BrowserContext } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { REPO, TEST_VIDEO, WEB_DIST, browserSkipReason, buildWebApp, launchChromium, makeY4m, waitForFace } from '../../bench/web-bench.js';
@@ -14,6 +21,19 @@ import { startServer, type RunningServer } from '../../src/server/app.js';
 const skip = browserSkipReason();
 if (skip) console.warn(`skipped: browser session-sharing test (${skip})`);
 const SHOTS = join(REPO, 'results', 'tmp', 'screenshots');
+const SAMPLE1 = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
+
+/**
+ * A still 640×480 Y4M of the second face of sample1.jpg (box about x 848, y 466, 185 px; the server's ferkit-resnet-s
+ * says sad 0.77, ferkit-lite sad 0.53, both valence negative), 3 s at 30 fps; Chromium's fake camera loops it.
+ */
+async function sadFaceY4m(dir: string): Promise<string> {
+  const jpg = join(dir, 'sad.jpg');
+  await sharp(SAMPLE1).extract({ left: 669, top: 355, width: 543, height: 407 }).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 92 }).toFile(jpg);
+  const out = join(dir, 'sad.y4m');
+  await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-loop', '1', '-i', jpg, '-t', '3', '-r', '30', '-pix_fmt', 'yuv420p', out]);
+  return out;
+}
 
 describe.skipIf(skip !== null)('app → server → dashboard in Chromium', () => {
   let tmp: string;
@@ -79,5 +99,65 @@ describe.skipIf(skip !== null)('app → server → dashboard in Chromium', () =>
     });
     await expect.poll(() => dash.textContent('#s-devices'), { timeout: 10_000 }).not.toBe(before);
     expect(await dash.textContent('#s-devices')).toMatch(/2 device/);
+  }, 240_000);
+
+  test('a sad face held past the threshold: the app\'s negative-streak alert appears live on the dashboard; the history page opens the ended session', async () => {
+    const session = await (await fetch(`${server.url}v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'Sad face lesson' }) })).json();
+    const sad = await launchChromium(await sadFaceY4m(tmp), join(tmp, 'profile-sad'));
+    try {
+      // The teacher's dashboard is open (live, over Server-Sent Events) before anything is shared.
+      const dash = await context.newPage();
+      await dash.goto(`${server.url}dashboard?session=${session.id}`);
+      await expect.poll(() => dash.textContent('#s-state'), { timeout: 15_000 }).toMatch(/live/);
+      expect(await dash.textContent('#s-notices')).toMatch(/None/);
+
+      const page = sad.pages()[0] ?? (await sad.newPage());
+      await page.goto(server.url);
+      await waitForFace(page);
+      await page.click('[data-tab=monitor]');
+      await page.click('#share-summary');
+      await page.fill('#share-code', session.code);
+      await page.fill('#share-label', 'Sad camera');
+      await page.check('#share-on');
+      await expect.poll(() => page.textContent('#share-status'), { timeout: 15_000 }).toMatch(/sharing/);
+      await page.fill('#inp-threshold', '3');
+      await page.click('#btn-session');
+      // The app raises its notice after 3 s of negative valence; the next share tick posts it; the stream delivers it.
+      await expect.poll(() => page.locator('#notices li').count(), { timeout: 30_000 }).toBeGreaterThan(0);
+      const appNotice = (await page.locator('#notices li').first().textContent()) ?? '';
+      await expect.poll(() => dash.locator('#s-notices li:not(.muted)').count(), { timeout: 20_000 }).toBeGreaterThan(0);
+      const alert = (await dash.locator('#s-notices li').first().textContent()) ?? '';
+      expect(alert).toMatch(/Sad camera/);
+      expect(alert).toMatch(/negative/i);
+      expect(appNotice).toMatch(/negative/i);
+      await dash.screenshot({ path: join(SHOTS, 'dashboard-alert.png'), fullPage: true });
+      await page.click('#btn-session'); // stop: the rest is flushed
+
+      const dump = await (await fetch(`${server.url}v1/sessions/${session.id}/export.json`)).json();
+      expect(dump.notices.length).toBeGreaterThan(0);
+      expect(dump.notices[0]).toMatchObject({ device: expect.any(String), negativeForMs: expect.any(Number) });
+      expect(dump.notices[0].negativeForMs).toBeGreaterThanOrEqual(3000);
+      const meanValence = dump.group.filter((g: { meanValence: number | null }) => g.meanValence !== null).map((g: { meanValence: number }) => g.meanValence);
+      expect(meanValence.length).toBeGreaterThan(0);
+      expect(Math.max(...meanValence)).toBeLessThan(0);
+
+      // End it from the dashboard; the history page lists it, and opening it shows the same charts and alerts.
+      await dash.click('#s-end');
+      await expect.poll(() => dash.textContent('#s-state'), { timeout: 10_000 }).toMatch(/ended/);
+      const history = await context.newPage();
+      await history.goto(`${server.url}dashboard`);
+      const row = history.locator('#sessions tr', { hasText: 'Sad face lesson' });
+      await expect.poll(() => row.count(), { timeout: 10_000 }).toBe(1);
+      expect(await row.textContent()).toContain(session.code);
+      await row.click();
+      await expect.poll(() => history.textContent('#s-name'), { timeout: 10_000 }).toBe('Sad face lesson');
+      expect(await history.textContent('#s-state')).toMatch(/ended/);
+      expect(await history.textContent('#s-dist-title')).toBe('Group at the end');
+      expect(await history.locator('#s-device-chart svg path').count()).toBeGreaterThan(0);
+      expect(await history.locator('#s-notices li:not(.muted)').count()).toBe(dump.notices.length);
+      await history.screenshot({ path: join(SHOTS, 'dashboard-history.png'), fullPage: true });
+    } finally {
+      await sad.close().catch(() => undefined);
+    }
   }, 240_000);
 });
