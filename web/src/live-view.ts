@@ -110,7 +110,7 @@ export class FaceCards {
     canvas.setAttribute('role', 'img');
     canvas.setAttribute('aria-label', `Heat map over the ${result.px}-pixel crop the model saw; brighter areas drove "${result.label}" more`);
     const weak = result.scale < 0.1;
-    const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in the 48×48 crop the model saw: brighter = hiding it `
+    const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in this frame's 48×48 crop, as the model saw it: brighter = hiding it `
       + `lowered the probability more (up to ${pct(result.maxDrop)} for one patch).${weak ? ' Weak: no single region mattered much.' : ''} `
       + `${result.runs} crops, ${Math.round(result.ms)} ms.`);
     const close = el('button', 'small', 'Hide');
