@@ -67,6 +67,11 @@ export interface WebAnalyzer {
    * @throws {FerkitError} `E_OPTION` for a bad `px`; `E_INFERENCE` if the runtime fails.
    */
   explainFace(image: RawImage, face: FaceDetection, px: number): Promise<FaceExplanationImage>;
+  /**
+   * A separate video analyzer (its own tracks and smoothing, the webcam's detector and classifier) for a video file:
+   * feed it frames with their media time in ms, then ask for `summary(endMs)` as `ferkit video` prints it.
+   */
+  createVideoStream(): VideoAnalyzer;
   /** Forgets all tracks (new IDs from 1). */
   resetTracking(): void;
   /** Replaces the tracking and smoothing options; tracks restart. @throws {FerkitError} `E_OPTION`. */
@@ -199,6 +204,10 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       const e = await explainCrop(classifier, crop);
       const rgba = explanationRgba(e, crop, px);
       return { label: e.label, probability: e.probability, scale: e.scale, maxDrop: e.maxDrop, runs: e.runs, ms: e.ms, px, rgba };
+    },
+    createVideoStream() {
+      alive();
+      return createLiveAnalyzer({ detector: liveDetector, classifier }, { labels: options.labels, ...options.live });
     },
     resetTracking() {
       video.reset();

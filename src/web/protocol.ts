@@ -4,6 +4,7 @@
  */
 import type { Expression } from '../core/labels.js';
 import type { FaceDetection, ImageAnalysis } from '../core/types.js';
+import type { VideoSummary } from '../core/video.js';
 import type { WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
@@ -17,6 +18,9 @@ export type WorkerRequest =
   | { type: 'frame'; id: number; frame: ImageBitmap | VideoFrame; tMs: number; maxSide?: number }
   | { type: 'image'; id: number; bitmap: ImageBitmap; source: string; maxSide?: number }
   | { type: 'explain'; id: number; frame: ImageBitmap | VideoFrame; face: FaceDetection; px: number }
+  | { type: 'videoStart'; id: number; stream: number }
+  | { type: 'videoFrame'; id: number; stream: number; frame: ImageBitmap | VideoFrame; tMs: number; maxSide?: number }
+  | { type: 'videoEnd'; id: number; stream: number; endMs: number }
   | { type: 'reset'; id: number }
   | { type: 'live'; id: number; options: LiveOptions }
   | { type: 'dispose'; id: number };
@@ -64,5 +68,6 @@ export type WorkerResponse =
   | { type: 'frame'; id: number; result: LiveFrame; timings: WorkerFrameTimings }
   | { type: 'image'; id: number; result: ImageAnalysis; timings: WorkerFrameTimings }
   | { type: 'explanation'; id: number; result: FaceExplanationImage }
+  | { type: 'videoSummary'; id: number; summary: VideoSummary }
   | { type: 'done'; id: number }
   | { type: 'error'; id: number; error: { code: string; message: string } };

@@ -7,6 +7,7 @@ import type { WebAnalyzerInfo } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
 import type { FaceDetection } from '../core/types.js';
+import type { VideoSummary } from '../core/video.js';
 import type { FaceExplanationImage, WorkerAnalyzerOptions, WorkerFrameTimings, WorkerRequest, WorkerResponse } from './protocol.js';
 
 /** The part of `Worker` used here. */
@@ -27,6 +28,14 @@ export interface WorkerAnalyzer {
   analyzeImage(bitmap: ImageBitmap, source: string, maxSide?: number): Promise<{ result: ImageAnalysis; timings: WorkerFrameTimings }>;
   /** Explains one face of `frame` (transferred) by occlusion, painted `px × px` (see {@link FaceExplanationImage}). */
   explainFace(frame: ImageBitmap | VideoFrame, face: FaceDetection, px?: number): Promise<FaceExplanationImage>;
+  /**
+   * Opens a video-file stream in the worker (its own tracks): `frame` sends one frame (transferred) at media time
+   * `tMs` (increasing), `end` returns the summary of the whole stream (as `ferkit video` prints it) and closes it.
+   */
+  openVideoStream(): Promise<{
+    frame(frame: ImageBitmap | VideoFrame, tMs: number, maxSide?: number): Promise<LiveFrame>;
+    end(endMs: number): Promise<VideoSummary>;
+  }>;
   resetTracking(): Promise<void>;
   /** Replaces the tracking/smoothing options (tracks restart). */
   setLiveOptions(options: LiveOptions): Promise<void>;
@@ -42,6 +51,7 @@ const KNOWN_CODES = new Set<string>([
 /** Wraps a worker that runs {@link serveAnalyzer}. */
 export function connectAnalyzer(worker: WorkerLike): WorkerAnalyzer {
   let nextId = 1;
+  let nextStream = 1;
   let progress: ((e: ModelLoadEvent) => void) | undefined;
   let broken: Error | null = null;
   const pending = new Map<number, { ok: (m: WorkerResponse) => void; fail: (e: Error) => void }>();
@@ -95,6 +105,18 @@ export function connectAnalyzer(worker: WorkerLike): WorkerAnalyzer {
     async explainFace(frame, face, px = 192) {
       const m = await call<'explanation'>({ type: 'explain', id: nextId++, frame, face, px }, [frame]);
       return m.result;
+    },
+    async openVideoStream() {
+      const stream = nextStream++;
+      await call<'done'>({ type: 'videoStart', id: nextId++, stream });
+      return {
+        async frame(frame, tMs, maxSide) {
+          return (await call<'frame'>({ type: 'videoFrame', id: nextId++, stream, frame, tMs, maxSide }, [frame])).result;
+        },
+        async end(endMs) {
+          return (await call<'videoSummary'>({ type: 'videoEnd', id: nextId++, stream, endMs })).summary;
+        },
+      };
     },
     async resetTracking() {
       await call<'done'>({ type: 'reset', id: nextId++ });

@@ -53,6 +53,9 @@ export type OrtLoader = (backend: WebBackend) => Promise<{ ort: OrtWebModule; ba
  */
 export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader): void {
   let analyzer: WebAnalyzer | null = null;
+  /** Video-file streams by the page's stream number (each with its own tracks). */
+  const streams = new Map<number, ReturnType<WebAnalyzer['createVideoStream']>>();
+  const videoGrabber = createFrameGrabber();
   const grabber = createFrameGrabber();
   const photoGrabber = createFrameGrabber();
   const post = (m: WorkerResponse): void => scope.postMessage(m);
@@ -115,6 +118,31 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
         }
         const result = await a.explainFace(image, req.face, req.px);
         scope.postMessage({ type: 'explanation', id: req.id, result }, [result.rgba.buffer]);
+        return;
+      }
+      case 'videoStart':
+        streams.set(req.stream, need().createVideoStream());
+        post({ type: 'done', id: req.id });
+        return;
+      case 'videoFrame': {
+        const v = streams.get(req.stream);
+        let image: RawImage;
+        try {
+          if (!v) throw new FerkitError('E_MODE', `video stream ${req.stream} is not open: send videoStart first`);
+          image = videoGrabber.grab(req.frame, req.maxSide);
+        } finally {
+          closeFrame(req.frame);
+        }
+        const t0 = performance.now();
+        const result = await v.analyzeFrame(image, req.tMs);
+        post({ type: 'frame', id: req.id, result, timings: { grab: 0, analyze: performance.now() - t0 } });
+        return;
+      }
+      case 'videoEnd': {
+        const v = streams.get(req.stream);
+        if (!v) throw new FerkitError('E_MODE', `video stream ${req.stream} is not open`);
+        streams.delete(req.stream);
+        post({ type: 'videoSummary', id: req.id, summary: v.summary(req.endMs) });
         return;
       }
       case 'reset':

@@ -6,6 +6,7 @@
  * horizontal scroll at 390×844 on any tab, and axe-core with no serious or critical violation (dark and light themes).
  * Screenshots go to results/screenshots/web-*.png. Skips with a message without Chromium, ffmpeg or ../shared.
  */
+import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -222,6 +223,17 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       await expect.poll(() => page.textContent('#photo-progress'), { timeout: 90_000 }).toMatch(/^2 photo\(s\), \d+ face\(s\)\.$/);
       expect(await page.locator('#photo-body tr.failed').count()).toBe(0);
       await page.screenshot({ path: join(SHOTS, 'web-photos-390.png'), fullPage: true });
+    }, 120_000);
+
+    test('a video file in the Photos tab: tracked and summarised per person (one face → one person)', async () => {
+      const { page } = rig;
+      const webm = join(tmp, 'clip.webm'); // VP8: every Chromium build plays it
+      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', TEST_VIDEO, '-c:v', 'libvpx', '-b:v', '1M', '-an', webm]);
+      await page.setInputFiles('#video-file-input', webm);
+      await expect.poll(() => page.textContent('#video-file-status'), { timeout: 90_000 }).toMatch(/clip\.webm: \d+ frames analysed \(\d+ with a face\), 1 person, /);
+      expect(await page.locator('#video-summary tbody tr').count()).toBe(1);
+      expect(await page.textContent('#video-summary tbody')).toMatch(/Person \d+/);
+      await page.screenshot({ path: join(SHOTS, 'web-video-file-390.png'), fullPage: true });
     }, 120_000);
 
     test('no horizontal scroll and nothing cut off on any tab; axe-core clean (light theme)', async () => {

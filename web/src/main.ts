@@ -14,6 +14,7 @@ import { LoadProgress } from './load-progress.js';
 import { FaceCards, drawOverlay } from './live-view.js';
 import { MonitorView } from './monitor-view.js';
 import { PhotosView } from './photos-view.js';
+import { VideoFileView } from './video-file-view.js';
 import { RollingTimeline } from './timeline.js';
 import { byId, cssVar, trackColor } from './ui.js';
 
@@ -70,6 +71,7 @@ interface AppViews {
   readonly liveChart: ValenceChart;
   readonly monitor: MonitorView;
   readonly photos: PhotosView;
+  readonly videoFile: VideoFileView;
 }
 
 /**
@@ -254,11 +256,13 @@ const MAX_IN_FLIGHT = 2;
 function scheduleFrame(s: AppState): void {
   if (!s.running) return;
   const { video } = s.el;
-  if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback(() => void tick(s));
-  else requestAnimationFrame(() => void tick(s));
+  // The frame's capture time (camera clock, on performance.now()'s timeline) when the browser gives it: frames whose
+  // callbacks run late and back to back still get their real spacing, which the tracker's motion model relies on.
+  if ('requestVideoFrameCallback' in video) video.requestVideoFrameCallback((_now, meta) => void tick(s, meta.captureTime ?? meta.presentationTime));
+  else requestAnimationFrame(() => void tick(s, performance.now()));
 }
 
-async function tick(s: AppState): Promise<void> {
+async function tick(s: AppState, capturedAt: number): Promise<void> {
   scheduleFrame(s);
   const { video } = s.el;
   const paused = s.activeTab === 'photos' && !s.views.monitor.session?.running;
@@ -272,7 +276,7 @@ async function tick(s: AppState): Promise<void> {
     return; // e.g. the stream ended between the check and the grab
   }
   const sentAt = performance.now();
-  const t = s.clock.frame(sentAt);
+  const t = s.clock.frame(Math.min(capturedAt, sentAt));
   s.sentAt.set(t, sentAt);
   if (s.sentAt.size > 16) s.sentAt.delete(s.sentAt.keys().next().value!);
   s.grabbing = false;
@@ -426,6 +430,7 @@ async function boot(s: AppState): Promise<void> {
   stats.modelsReadyMs = performance.now();
   s.load.ready(stats.modelsReadyMs);
   s.views.photos.modelsReady();
+  s.views.videoFile.modelsReady();
   announce(`Models ready: ${info.models.classifier} on ${info.backend === 'wasm' ? 'WebAssembly' : 'WebGPU'}.`);
   backendEl.textContent = `${info.backend.toUpperCase()}${info.backend === 'wasm' ? ` · ${info.threads} thread${info.threads > 1 ? 's' : ''}` : ''}`;
   backendEl.title = [`classifier ${info.models.classifier}`, `detector ${info.models.liveDetector}`, `models loaded in ${info.loadMs.toFixed(0)} ms`, ...info.notes].join('\n');
@@ -527,6 +532,7 @@ function startApp(): AppState {
         (n) => showBanner(s, 'warn', `⚠ ${n.message.replace(/</g, '&lt;')}`),
       ),
       photos: new PhotosView(() => s.analyzer),
+      videoFile: new VideoFileView(() => s.analyzer),
     },
     analyzer: null,
     info: null,
