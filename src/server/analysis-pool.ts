@@ -8,7 +8,7 @@
  *
  * Each worker loads its own copy of the models (a few MB each) the first time an option set is used; `load` warms every
  * worker. A worker that dies (out of memory, a native crash) fails its analyses in progress with `E_INFERENCE` and
- * is replaced.
+ * is replaced: the requests get 503 `E_INFERENCE` with Retry-After.
  */
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,6 +20,7 @@ import type { AnalyzerOptions } from '../node/index.js';
 import { packageRoot } from '../node/models.js';
 import type { WorkerError, WorkerReply, WorkerRequest } from './analysis-worker.js';
 import type { ServerAnalyzer, ServerAnalyzerFactory } from './inference.js';
+import { HttpProblem } from './problem.js';
 
 /** A running pool. */
 export interface AnalysisPool {
@@ -82,7 +83,9 @@ export function createAnalysisPool(size: number, file: string): AnalysisPool {
       else p.reject(fromWorkerError(m.error));
     });
     const fail = (why: string): void => {
-      for (const p of slot.pending.values()) p.reject(new FerkitError('E_INFERENCE', `the analysis thread stopped (${why}); retry the request`));
+      for (const p of slot.pending.values()) {
+        p.reject(new HttpProblem(503, 'E_INFERENCE', `the analysis thread stopped (${why}); it is being replaced, retry the request`, { 'Retry-After': '2' }));
+      }
       slot.pending.clear();
     };
     worker.on('error', (err) => fail(err.message));
@@ -94,7 +97,7 @@ export function createAnalysisPool(size: number, file: string): AnalysisPool {
   for (let i = 0; i < size; i++) spawn(i);
 
   const send = (slot: Slot, msg: WithoutId<WorkerRequest>): Promise<ImageAnalysis | undefined> => {
-    if (closed) return Promise.reject(new FerkitError('E_INFERENCE', 'the analysis pool is closed'));
+    if (closed) return Promise.reject(new HttpProblem(503, 'E_INFERENCE', 'the analysis pool is closed (the server is stopping)', { 'Retry-After': '2' }));
     const id = nextId++;
     return new Promise((resolve, reject) => {
       slot.pending.set(id, { resolve, reject });

@@ -56,11 +56,11 @@ describe.skipIf(!WORKER)('analysis pool (2 threads, real models)', () => {
       .rejects.toMatchObject({ code: 'E_DECODE', message: /^cut\.jpg: truncated JPEG/ });
   });
 
-  test('a thread that dies fails its own analysis with E_INFERENCE and is replaced; later analyses work', async () => {
+  test('a thread that dies fails its own analysis (503 E_INFERENCE, Retry-After) and is replaced; later analyses work', async () => {
     const [first] = pool.threads();
     const doomed = analyzer.analyze(bytes, { name: 'doomed.jpg' }); // goes to thread 0 (both idle: the first wins)
     await first!.terminate();
-    await expect(doomed).rejects.toMatchObject({ code: 'E_INFERENCE', message: /analysis thread stopped/ });
+    await expect(doomed).rejects.toMatchObject({ status: 503, code: 'E_INFERENCE', headers: { 'Retry-After': '2' }, message: /analysis thread stopped/ });
     expect(pool.threads()[0]).not.toBe(first);
     const again = await Promise.all([analyzer.analyze(bytes, { name: 'a.jpg' }), analyzer.analyze(bytes, { name: 'b.jpg' })]);
     expect(again.every((r) => r.faces.length >= 3)).toBe(true);
