@@ -55,6 +55,13 @@ const stats = (xs: number[]): { median: number; p90: number; mean: number; n: nu
   return { median: +q(0.5).toFixed(2), p90: +q(0.9).toFixed(2), mean: +(s.reduce((a, b) => a + b, 0) / s.length).toFixed(2), n: s.length };
 };
 
+/**
+ * CPU time of this process since `since`, in ms (user + system, all threads). Unlike wall-clock time it hardly grows
+ * when other processes compete for the cores, so it is the figure to compare across loaded runs (with --threads 1,
+ * where ONNX Runtime's idle threads do not spin).
+ */
+const cpuMs = (since: NodeJS.CpuUsage): number => { const d = process.cpuUsage(since); return (d.user + d.system) / 1000; };
+
 // Face crops from the demo photos, cut exactly as the analyzer cuts them.
 const demo = join(packageRoot(), 'node_modules', '@vladmandic', 'face-api', 'demo');
 const det = await createFaceDetector(ort, await readDetectorModels(), { model: 'auto' }, session);
@@ -126,19 +133,31 @@ for (const id of args.models!.split(',')) {
   const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session });
   await explainCrop(clf, crops[0]!); // warm-up
   const classifyMs: number[] = [];
+  const classifyCpuMs: number[] = [];
   const settings = [];
   for (const crop of crops) {
     for (let r = 0; r < repeat; r++) {
+      const c = process.cpuUsage();
       const t = performance.now();
       await clf.classify([crop]);
       classifyMs.push(performance.now() - t);
+      classifyCpuMs.push(cpuMs(c));
     }
   }
   for (const s of SETTINGS) {
     const ms: number[] = [];
+    const cpu: number[] = [];
     let runs = 0;
-    for (const crop of crops) for (let r = 0; r < repeat; r++) { const e = await explainCrop(clf, crop, s); ms.push(e.ms); runs = e.runs; }
-    settings.push({ ...s, runs, explainMs: stats(ms) });
+    for (const crop of crops) {
+      for (let r = 0; r < repeat; r++) {
+        const c = process.cpuUsage();
+        const e = await explainCrop(clf, crop, s);
+        cpu.push(cpuMs(c));
+        ms.push(e.ms);
+        runs = e.runs;
+      }
+    }
+    settings.push({ ...s, runs, explainMs: stats(ms), explainCpuMs: stats(cpu) });
   }
   const renderMs: number[] = [];
   const writeMs: number[] = [];
@@ -155,15 +174,15 @@ for (const id of args.models!.split(',')) {
   if (ferCrops.length > 0) for (const s of [SETTINGS[0]!, SETTINGS[3]!]) faithful.push(await faithfulness(clf, s));
   await clf.dispose();
   const row = {
-    model: id, classifyOneMs: stats(classifyMs), settings, renderPngMs: stats(renderMs),
+    model: id, classifyOneMs: stats(classifyMs), classifyOneCpuMs: stats(classifyCpuMs), settings, renderPngMs: stats(renderMs),
     writeExplanationMs: stats(writeMs), // explain (default settings) + render + atomic write
     faithfulness: faithful,
   };
   models.push(row);
   const d = settings[0]!;
-  console.log(`\n${id}: classify 1 face ${row.classifyOneMs.median} ms (median); explanation (patch ${d.patch}, stride ${d.stride}, ${d.runs} crops) ${d.explainMs.median} ms median, ${d.explainMs.p90} p90 (${(d.explainMs.median / row.classifyOneMs.median).toFixed(0)}× one classification); render PNG ${row.renderPngMs.median} ms; writeExplanation total ${row.writeExplanationMs.median} ms`);
-  console.log('| patch | stride | crops classified | ms per face (median) | p90 |\n|---|---|---|---|---|');
-  for (const s of settings) console.log(`| ${s.patch} | ${s.stride} | ${s.runs} | ${s.explainMs.median} | ${s.explainMs.p90} |`);
+  console.log(`\n${id}: classify 1 face ${row.classifyOneMs.median} ms (median; CPU ${row.classifyOneCpuMs.median} ms); explanation (patch ${d.patch}, stride ${d.stride}, ${d.runs} crops) ${d.explainMs.median} ms median, ${d.explainMs.p90} p90, CPU ${d.explainCpuMs.median} ms; render PNG ${row.renderPngMs.median} ms; writeExplanation total ${row.writeExplanationMs.median} ms`);
+  console.log('| patch | stride | crops classified | wall ms per face (median) | p90 | CPU ms per face (median) |\n|---|---|---|---|---|---|');
+  for (const s of settings) console.log(`| ${s.patch} | ${s.stride} | ${s.runs} | ${s.explainMs.median} | ${s.explainMs.p90} | ${s.explainCpuMs.median} |`);
   for (const f of faithful) {
     console.log(`faithfulness, patch ${f.patch} stride ${f.stride}, ${f.faces} PublicTest faces: filling the 10% hottest pixels drops p(label) by ${f.meanDropHottest10pct}, random 10% by ${f.meanDropRandom10pct}, another face's hottest 10% by ${f.meanDropOtherFacesHottest10pct} (own > other in ${(100 * f.ownBeatsOther).toFixed(0)}% of faces)`);
     console.log(`  mean heat by third (upper/middle/lower): ${Object.entries(f.meanHeatByThird).map(([c, v]) => `${c} ${v.upper}/${v.middle}/${v.lower}`).join(', ')}`);

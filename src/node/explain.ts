@@ -12,7 +12,7 @@ import type { AlignOptions } from '../core/image.js';
 import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
 import { COLOURS, FONT, f1, textOn, xml } from './annotate.js';
 import { DEFAULT_MAX_PIXELS, type PixelBudget, decodeImageWithin } from './decode.js';
-import { writeFileAtomic } from './output.js';
+import { outputOwner, writeFileAtomic } from './output.js';
 
 /** Options of {@link renderExplanation}. */
 export interface RenderExplanationOptions {
@@ -154,6 +154,11 @@ export interface ExplainImageOptions extends WriteExplanationOptions {
   maxBytes?: number;
   /** Pixel budget shared with the analysis workers; held while the image is decoded and its faces explained. */
   budget?: PixelBudget;
+  /**
+   * Replace existing files that ferkit did not write (default false: such a file is refused with `E_OUTPUT`, like
+   * `--annotate` without `--force`). ferkit's own earlier pictures are always replaced; folders and special files never.
+   */
+  force?: boolean;
 }
 
 /**
@@ -164,19 +169,26 @@ export interface ExplainImageOptions extends WriteExplanationOptions {
  * @param analysis - the analyzer's result for it (its faces in order).
  * @param pathFor - the output path of face `index` (0-based), e.g. `(i) => explanationPath(dir, stem, i)`.
  * @returns one result per face, in order; `[]` when the image has no face.
- * @throws the decode errors of {@link decodeImageWithin} and the errors of {@link writeExplanation}.
+ * @throws {FerkitError} `E_OUTPUT` (before any work) when an output path is a folder or special file, or a file ferkit
+ *   did not write and `force` is not set; the decode errors of {@link decodeImageWithin}; the errors of {@link writeExplanation}.
  */
 export async function explainImage(
   classifier: ExpressionClassifier, source: string | Uint8Array | RawImage, analysis: ImageAnalysis,
   pathFor: (index: number) => string, options: ExplainImageOptions = {},
 ): Promise<ExplanationResult[]> {
-  const { align, cropped, maxPixels, maxBytes, budget, ...writeOpts } = options;
+  const { align, cropped, maxPixels, maxBytes, budget, force, ...writeOpts } = options;
   if (analysis.faces.length === 0) return [];
+  const paths = analysis.faces.map((_, i) => pathFor(i));
+  for (const path of paths) {
+    const owner = await outputOwner(path);
+    if (owner === 'folder' || owner === 'special') throw new FerkitError('E_OUTPUT', 'exists and is not a regular file; not overwritten', path);
+    if (owner === 'foreign' && !force) throw new FerkitError('E_OUTPUT', 'exists and was not written by ferkit; not overwritten (pass --force to replace it)', path);
+  }
   const run = async (image: RawImage): Promise<ExplanationResult[]> => {
     const out: ExplanationResult[] = [];
     for (const [i, face] of analysis.faces.entries()) {
       const crop = explanationCrop(image, face, classifier.inputSize, { ...(align ? { align } : {}), ...(cropped ? { cropped } : {}) });
-      out.push(await writeExplanation(classifier, crop, face, pathFor(i), { title: `#${i + 1}`, ...writeOpts }));
+      out.push(await writeExplanation(classifier, crop, face, paths[i]!, { title: `#${i + 1}`, ...writeOpts }));
     }
     return out;
   };

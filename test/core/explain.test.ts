@@ -2,7 +2,7 @@
  * Occlusion explanations (issue 10, item 6): the mechanics on a stub classifier with a known receptive field, the
  * analyzer's exact crop on a real photo, the mouth on clearly happy FER2013 faces, and the rendered picture.
  */
-import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -141,6 +141,18 @@ describe.each(Object.values(BUNDLED_CLASSIFIERS))('explanations with %s', (id) =
       const results = await explainImage(classifier, PHOTO, analysis, (i) => explanationPath(dir, 'sample1', i));
       expect(results.map((r) => r.path)).toEqual(analysis.faces.map((_, i) => join(dir, `sample1.face${i + 1}.explain.png`)));
       results.forEach((r, i) => expect(r.label).toBe(analysis.faces[i]!.label));
+      // A second run replaces ferkit's own pictures; a foreign file or a folder in the way is refused before any work.
+      // (One face and 16 px patches: 26 crops, to keep this cheap.)
+      const one = { ...analysis, faces: analysis.faces.slice(0, 1) };
+      const cheap = { patch: 16, stride: 8 };
+      await expect(explainImage(classifier, PHOTO, one, (i) => explanationPath(dir, 'sample1', i), cheap)).resolves.toHaveLength(1);
+      await writeFile(join(dir, 'mine.face1.explain.png'), 'not ferkit');
+      await expect(explainImage(classifier, PHOTO, one, (i) => explanationPath(dir, 'mine', i), cheap))
+        .rejects.toMatchObject({ code: 'E_OUTPUT', message: expect.stringContaining('--force') });
+      expect(await readFile(join(dir, 'mine.face1.explain.png'), 'utf8')).toBe('not ferkit');
+      await expect(explainImage(classifier, PHOTO, one, (i) => explanationPath(dir, 'mine', i), { ...cheap, force: true })).resolves.toHaveLength(1);
+      await mkdir(join(dir, 'dir.face1.explain.png'));
+      await expect(explainImage(classifier, PHOTO, one, (i) => explanationPath(dir, 'dir', i), { ...cheap, force: true })).rejects.toMatchObject({ code: 'E_OUTPUT' });
     } finally {
       await analyzer.dispose();
     }
