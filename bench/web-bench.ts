@@ -11,7 +11,8 @@
  * Also saves `results/screenshots/web-{live,monitor}-{1280,390}.png` (git-ignored: frames of ../shared media).
  * The helpers are exported for `test/web/*.test.ts`.
  */
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync, spawnSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { existsSync, mkdirSync, mkdtempSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join, resolve } from 'node:path';
@@ -60,12 +61,13 @@ export function makeY4m(src: string, dir: string, fps = 30): string {
 /**
  * Makes a 640×480 Y4M with two faces side by side: two 320×480 portrait crops around the face of `src` (596×336
  * talking-head clip: face around x 220–440), the right one mirrored and started 2 s later, joined with ffmpeg's hstack.
+ * Asynchronous (ffmpeg runs as a child process without blocking: vitest's worker must keep answering).
  * @returns the Y4M path inside `dir`.
  */
-export function makeTwoFaceY4m(src: string, dir: string, fps = 30): string {
+export async function makeTwoFaceY4m(src: string, dir: string, fps = 30): Promise<string> {
   const out = join(dir, 'camera-two-faces.y4m');
   const half = `crop=224:336:200:0,scale=320:480,fps=${fps}`;
-  execFileSync('ffmpeg', [
+  await promisify(execFile)('ffmpeg', [
     '-v', 'error', '-y', '-i', src, '-ss', '2', '-i', src,
     '-filter_complex', `[0:v]${half}[a];[1:v]${half},hflip[b];[a][b]hstack=inputs=2,trim=duration=2.5[v]`,
     '-map', '[v]', '-pix_fmt', 'yuv420p', out,

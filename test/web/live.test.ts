@@ -6,7 +6,8 @@
  * horizontal scroll at 390×844 on any tab, and axe-core with no serious or critical violation (dark and light themes).
  * Screenshots go to results/screenshots/web-*.png. Skips with a message without Chromium, ffmpeg or ../shared.
  */
-import { execFileSync } from 'node:child_process';
+import { execFile } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
@@ -185,7 +186,7 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
   });
 
   test('two faces side by side (ffmpeg hstack of two crops): two track ids', async () => {
-    const two = makeTwoFaceY4m(TEST_VIDEO, tmp, 30);
+    const two = await makeTwoFaceY4m(TEST_VIDEO, tmp, 30);
     const rig = await openApp(two, '', { viewport: { width: 1280, height: 800 } });
     try {
       await waitForFace(rig.page);
@@ -227,11 +228,12 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
 
     test('a video file in the Photos tab: tracked and summarised per person (one face → one person)', async () => {
       const { page } = rig;
-      const webm = join(tmp, 'clip.webm'); // VP8: every Chromium build plays it
-      execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', TEST_VIDEO, '-c:v', 'libvpx', '-b:v', '1M', '-an', webm]);
+      const webm = join(tmp, 'clip.webm'); // VP8: every Chromium build plays it (async: a long sync child blocks vitest)
+      await promisify(execFile)('nice', ['-n', '10', 'ffmpeg', '-v', 'error', '-y', '-i', TEST_VIDEO, '-c:v', 'libvpx', '-deadline', 'realtime', '-cpu-used', '8', '-b:v', '1M', '-an', webm]);
       await page.setInputFiles('#video-file-input', webm);
-      await expect.poll(() => page.textContent('#video-file-status'), { timeout: 90_000 }).toMatch(/clip\.webm: \d+ frames analysed \(\d+ with a face\), 1 person, /);
-      expect(await page.locator('#video-summary tbody tr').count()).toBe(1);
+      // a box that lives for a frame or two is listed apart as a brief detection, not as a person
+      await expect.poll(() => page.textContent('#video-file-status'), { timeout: 90_000 }).toMatch(/clip\.webm: \d+ frames analysed \(\d+ with a face\), 1 person[ ,]/);
+      expect(await page.locator('#video-summary tbody tr:not(.brief)').count()).toBe(1);
       expect(await page.textContent('#video-summary tbody')).toMatch(/Person \d+/);
       await page.screenshot({ path: join(SHOTS, 'web-video-file-390.png'), fullPage: true });
     }, 120_000);

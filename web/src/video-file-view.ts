@@ -9,6 +9,8 @@ import { EXPRESSION_COLORS, byId, clock, el, pct, swatch, trackChip } from './ui
 
 /** Frames larger than this (longer side, px) are analysed shrunk (boxes come back in the shrunk frame's pixels). */
 const MAX_SIDE = 1280;
+/** Tracks shorter than this (ms) are listed apart as brief detections (a spurious box for a frame or two). */
+const BRIEF_MS = 500;
 
 export class VideoFileView {
   private readonly input = byId<HTMLInputElement>('video-file-input');
@@ -91,8 +93,10 @@ export class VideoFileView {
       await Promise.all([...pending]);
       const summary = await stream.end(Math.max(lastT, (Number.isFinite(duration) ? duration : 0) * 1000));
       this.progress.value = this.progress.max;
+      const people = summary.tracks.filter((t) => t.durationMs >= BRIEF_MS).length;
+      const brief = summary.tracks.length - people;
       this.status.textContent = `${file.name}: ${summary.frames} frames analysed (${summary.framesWithFaces} with a face), `
-        + `${summary.tracks.length} ${summary.tracks.length === 1 ? 'person' : 'people'}, ${clock(summary.durationMs)}.`;
+        + `${people} ${people === 1 ? 'person' : 'people'}${brief ? ` (+${brief} brief detection${brief > 1 ? 's' : ''} under ${BRIEF_MS / 1000} s)` : ''}, ${clock(summary.durationMs)}.`;
       this.render(summary);
     } catch (err) {
       this.status.textContent = (err as Error).message;
@@ -109,6 +113,7 @@ export class VideoFileView {
     const body = this.table.tBodies[0]!;
     const rows = s.tracks.map((t) => {
       const tr = el('tr');
+      if (t.durationMs < BRIEF_MS) tr.className = 'brief muted';
       const who = el('td');
       who.append(trackChip(t.trackId));
       const cell = (label: string, text: string): HTMLTableCellElement => {
