@@ -5,9 +5,10 @@
  * and rendering + writing the PNG. Also a few patch/stride settings, since the cost follows the number of positions.
  *
  * With FER2013 PublicTest at hand (`--fer DIR`, default ../shared/data/fer2013/PublicTest) it also checks faithfulness:
- * filling the 10 % hottest pixels must lower the label's probability more than random pixels or another face's hot spots.
+ * filling the 10 % hottest pixels must lower the label's probability more than random pixels or another face's hot spots;
+ * and it records where the heat sits on the first `--happy` N happy faces (mouth against forehead).
  *
- *   npm run build && nice -n 10 node dist/bench/explain.js [--models ferkit-resnet-s,ferkit-lite] [--repeat 3] [--threads N] [--per-class 20]
+ *   npm run build && nice -n 10 node dist/bench/explain.js [--models ferkit-resnet-s,ferkit-lite] [--repeat 3] [--threads N] [--per-class 20] [--happy 60]
  *
  * Prints a table and writes results/explain.json (with the load average: timings on a shared machine are noisy).
  * Not a test: a benchmark.
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     out: { type: 'string', default: join(packageRoot(), 'results', 'explain.json') },
     fer: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
     'per-class': { type: 'string', default: '20' },
+    happy: { type: 'string', default: '60' },
   },
 });
 const repeat = Number(args.repeat);
@@ -83,6 +85,35 @@ if (existsSync(args.fer!)) {
       ferCrops.push({ crop: sampleGray(img, wholeImageWindow(img), 48), cls });
     }
   }
+}
+
+// The first N PublicTest happy faces, for the mouth-vs-forehead check.
+const happyCrops: Float32Array[] = [];
+if (existsSync(args.fer!)) {
+  for (const f of readdirSync(join(args.fer!, 'happy')).sort().slice(0, Number(args.happy))) {
+    const { data, info } = await sharp(join(args.fer!, 'happy', f)).greyscale().raw().toBuffer({ resolveWithObject: true });
+    const img = { data, width: info.width, height: info.height, channels: 1 as const };
+    happyCrops.push(sampleGray(img, wholeImageWindow(img), 48));
+  }
+}
+
+/**
+ * Where the heat sits on clearly happy faces (p(happy) ≥ 0.7): mean heat of the lower-middle third (x 16–32, y 32–48)
+ * against the forehead band (y 0–12), as in test/core/explain.test.ts but on more faces.
+ */
+async function mouthVsForehead(clf: ExpressionClassifier, setting: { patch: number; stride: number }) {
+  let n = 0;
+  let wins = 0;
+  let mouth = 0;
+  let forehead = 0;
+  for (const crop of happyCrops) {
+    const e = await explainCrop(clf, crop, setting);
+    if (e.label !== 'happy' || e.probability < 0.7) continue;
+    const m = meanHeat(e, 16, 32, 32, 48);
+    const f = meanHeat(e, 0, 0, 48, 12);
+    n++; mouth += m; forehead += f; if (m > f) wins++;
+  }
+  return { ...setting, faces: happyCrops.length, clearlyHappy: n, mouthAboveForehead: wins, meanHeatMouth: +(mouth / n).toFixed(3), meanHeatForehead: +(forehead / n).toFixed(3) };
 }
 
 /** Indices of the `k` hottest pixels of a heatmap. */
@@ -172,11 +203,14 @@ for (const id of args.models!.split(',')) {
   }
   const faithful = [];
   if (ferCrops.length > 0) for (const s of [SETTINGS[0]!, SETTINGS[3]!]) faithful.push(await faithfulness(clf, s));
+  const happy = [];
+  if (happyCrops.length > 0) for (const s of [SETTINGS[0]!, SETTINGS[3]!]) happy.push(await mouthVsForehead(clf, s));
   await clf.dispose();
   const row = {
     model: id, classifyOneMs: stats(classifyMs), classifyOneCpuMs: stats(classifyCpuMs), settings, renderPngMs: stats(renderMs),
     writeExplanationMs: stats(writeMs), // explain (default settings) + render + atomic write
     faithfulness: faithful,
+    happyMouthVsForehead: happy,
   };
   models.push(row);
   const d = settings[0]!;
@@ -187,11 +221,14 @@ for (const id of args.models!.split(',')) {
     console.log(`faithfulness, patch ${f.patch} stride ${f.stride}, ${f.faces} PublicTest faces: filling the 10% hottest pixels drops p(label) by ${f.meanDropHottest10pct}, random 10% by ${f.meanDropRandom10pct}, another face's hottest 10% by ${f.meanDropOtherFacesHottest10pct} (own > other in ${(100 * f.ownBeatsOther).toFixed(0)}% of faces)`);
     console.log(`  mean heat by third (upper/middle/lower): ${Object.entries(f.meanHeatByThird).map(([c, v]) => `${c} ${v.upper}/${v.middle}/${v.lower}`).join(', ')}`);
   }
+  for (const h of happy) {
+    console.log(`happy faces, patch ${h.patch} stride ${h.stride}: ${h.clearlyHappy} of the first ${h.faces} with p(happy) >= 0.7; mouth > forehead in ${h.mouthAboveForehead}; mean heat ${h.meanHeatMouth} vs ${h.meanHeatForehead}`);
+  }
 }
 rmSync(tmp, { recursive: true, force: true });
 const result = {
   date: new Date().toISOString(),
-  command: `node dist/bench/explain.js --models ${args.models} --repeat ${repeat} --per-class ${args['per-class']}${threads !== undefined ? ` --threads ${threads}` : ''}`,
+  command: `node dist/bench/explain.js --models ${args.models} --repeat ${repeat} --per-class ${args['per-class']} --happy ${args.happy}${threads !== undefined ? ` --threads ${threads}` : ''}`,
   machine: { cpus: cpus().length, cpu: cpus()[0]?.model ?? 'unknown', node: process.version },
   ortThreads: threads ?? 'default',
   loadAverage: { before: loadBefore.map((l) => +l.toFixed(2)), after: loadavg().map((l) => +l.toFixed(2)) },
