@@ -34,12 +34,15 @@ const { values: args } = parseArgs({
     model: { type: 'string', default: BUNDLED_CLASSIFIERS.default },
     'per-class': { type: 'string', default: '1000000' },
     'det-per-class': { type: 'string', default: '150' },
+    // only the gate's ok/uncertain figures (no down-scaled or blurred copies): results/quality-gate.json
+    'gate-only': { type: 'boolean', default: false },
     data: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
   },
 });
 const root = packageRoot();
-const SIZES = [8, 12, 16, 20, 24, 32, 40, 48];
-const SIGMAS = [0, 0.5, 1, 1.5, 2, 3, 4];
+const gateOnly = args['gate-only']!;
+const SIZES = gateOnly ? [48] : [8, 12, 16, 20, 24, 32, 40, 48];
+const SIGMAS = gateOnly ? [0] : [0, 0.5, 1, 1.5, 2, 3, 4];
 
 const m = await readClassifierModel(args.model!);
 const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
@@ -123,6 +126,14 @@ function binned<T extends { correct: boolean }>(obs: readonly T[], value: (o: T)
   });
 }
 const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
+if (gateOnly) {
+  const gatePath = join(root, 'results', 'quality-gate.json');
+  const g = { model: (m.card as { id: string }).id, thresholds: DEFAULT_QUALITY_THRESHOLDS, croppedPublicTest: gate(cleanObs), detectorPath: gate(detObs), createdAt: new Date().toISOString() };
+  writeFileSync(`${gatePath}.tmp`, JSON.stringify(g, null, 2) + '\n');
+  renameSync(`${gatePath}.tmp`, gatePath);
+  console.log(JSON.stringify(g, null, 1));
+  process.exit(0);
+}
 const median = (xs: number[]): number => { const s = [...xs].sort((a, b) => a - b); return s[Math.floor(s.length / 2)] ?? NaN; };
 
 const cleanAcc = acc(bySigma.get(0)!);
