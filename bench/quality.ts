@@ -14,7 +14,7 @@
  *
  * Writes results/quality.json and the charts docs/quality/*.svg; prints the thresholds each rule suggests.
  */
-import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
@@ -36,10 +36,16 @@ const { values: args } = parseArgs({
     'det-per-class': { type: 'string', default: '150' },
     // only the gate's ok/uncertain figures (no down-scaled or blurred copies): results/quality-gate.json
     'gate-only': { type: 'boolean', default: false },
+    // redraw docs/quality/*.svg from results/quality.json
+    'charts-only': { type: 'boolean', default: false },
     data: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
   },
 });
 const root = packageRoot();
+if (args['charts-only']) {
+  console.log(`redrew ${drawCharts(JSON.parse(readFileSync(join(root, 'results', 'quality.json'), 'utf8')))} charts in docs/quality/ from results/quality.json`);
+  process.exit(0);
+}
 const gateOnly = args['gate-only']!;
 const SIZES = gateOnly ? [48] : [8, 12, 16, 20, 24, 32, 40, 48];
 const SIGMAS = gateOnly ? [0] : [0, 0.5, 1, 1.5, 2, 3, 4];
@@ -167,7 +173,7 @@ function gate<T extends { correct: boolean; signals: QualitySignals }>(obs: read
 }
 
 const result = {
-  model: m.card && (m.card as { id: string }).id, temperature: clf.temperature, data: args.data, faces, detectorFaces: detObs.length,
+  model: (m.card as { id: string }).id, temperature: clf.temperature, data: args.data, faces, detectorFaces: detObs.length,
   seconds: Math.round((performance.now() - t0) / 1000), cleanAccuracy: r4(cleanAcc),
   curves: { size: sizeCurve, blur: blurCurve, sharpness: sharpCurve, top1: top1Curve, margin: marginCurve, yaw: yawCurve, roll: rollCurve, detectionScore: scoreCurve },
   suggestedThresholds: suggest, defaultThresholds: DEFAULT_QUALITY_THRESHOLDS,
@@ -179,7 +185,7 @@ await det.dispose();
 
 // ---------------------------------------------------------------------------------------------------------------
 // charts: accuracy per bin (bars) with the sample count, and a dashed line at the undegraded accuracy
-function barChart(title: string, xTitle: string, bins: { label: string; n: number; accuracy: number }[], reference: number, note: string): string {
+function barChart(title: string, xTitle: string, bins: { label: string; n: number; accuracy: number }[], reference: number, note: string, refName = 'undegraded'): string {
   const w = 640; const h = 360; const left = 56; const top = 56; const plotW = w - left - 20; const plotH = h - top - 70;
   const bw = plotW / bins.length;
   const y = (v: number): number => top + (1 - v) * plotH;
@@ -201,26 +207,36 @@ function barChart(title: string, xTitle: string, bins: { label: string; n: numbe
     t.push(`<text x="${x + bw / 2}" y="${y(0) + 27}" text-anchor="middle" font-size="9" fill="#777">n=${b.n}</text>`);
   });
   t.push(`<line x1="${left}" x2="${left + plotW}" y1="${y(reference)}" y2="${y(reference)}" stroke="#111" stroke-dasharray="6 4"/>`,
-    `<text x="${left + plotW}" y="${y(reference) - 4}" text-anchor="end" font-size="10">undegraded ${(reference * 100).toFixed(1)}%</text>`,
+    `<text x="${left + 4}" y="${y(reference) - 4}" font-size="10" fill="#111" stroke="#fff" stroke-width="3" paint-order="stroke">${refName} ${(reference * 100).toFixed(1)}%</text>`,
     `<text x="${left + plotW / 2}" y="${h - 12}" text-anchor="middle" font-size="12">${esc(xTitle)}</text>`,
     `<text transform="translate(16 ${top + plotH / 2}) rotate(-90)" text-anchor="middle" font-size="12">accuracy</text>`, '</svg>');
   return `${t.join('\n')}\n`;
 }
-const chartDir = join(root, 'docs', 'quality');
-mkdirSync(chartDir, { recursive: true });
-const id = result.model;
-const charts: [string, string][] = [
-  ['size', barChart(`Accuracy by face size (${id})`, 'face box side in pixels (PublicTest crops down-scaled, then resized to 48)', sizeCurve.map((c) => ({ label: String(c.sizePx), n: c.n, accuracy: c.accuracy })), cleanAcc, 'orange: more than 5 points below undegraded')],
-  ['blur', barChart(`Accuracy by Gaussian blur (${id})`, 'blur σ in pixels of the 48×48 crop', blurCurve.map((c) => ({ label: `${c.sigmaPx} (${c.medianSharpness})`, n: c.n, accuracy: c.accuracy })), cleanAcc, 'label: σ (median Laplacian variance)')],
-  ['sharpness', barChart(`Accuracy by crop sharpness (${id})`, 'variance of the Laplacian of the 48×48 crop (all sizes and blurs pooled)', sharpCurve, cleanAcc, 'orange: more than 5 points below undegraded')],
-  ['top1', barChart(`Accuracy by top-1 probability (${id})`, 'top-1 probability (undegraded PublicTest)', top1Curve, cleanAcc, 'the gate marks faces below the threshold uncertain')],
-  ['margin', barChart(`Accuracy by margin top-1 − top-2 (${id})`, 'margin (undegraded PublicTest)', marginCurve, cleanAcc, '')],
-  ['yaw', barChart(`Accuracy by estimated |yaw| (${id})`, '|yaw| in degrees from the keypoints (detector path)', yawCurve, acc(detObs), `detector path, ${detObs.length} faces; dashed: their overall accuracy`)],
-  ['detection-score', barChart(`Accuracy by detection score (${id})`, 'BlazeFace score (detector path)', scoreCurve, acc(detObs), `detector path, ${detObs.length} faces`)],
-];
-for (const [name, svg] of charts) writeFileSync(join(chartDir, `${name}.svg`), svg);
+const charts = drawCharts(result);
 const out = join(root, 'results', 'quality.json');
 writeFileSync(`${out}.tmp`, JSON.stringify(result, null, 2) + '\n');
 renameSync(`${out}.tmp`, out);
 console.log(JSON.stringify({ cleanAccuracy: result.cleanAccuracy, size: sizeCurve, blur: blurCurve, suggest, gate: result.gate }, null, 1));
-console.log(`wrote ${out} and ${charts.length} charts in ${chartDir}`);
+console.log(`wrote ${out} and ${charts} charts in docs/quality/`);
+
+/** The charts of docs/quality/ from a results/quality.json object; returns how many were written. */
+function drawCharts(r: { model: string; cleanAccuracy: number; detectorFaces: number; gate: { detectorPath: { accuracy: number } };
+  curves: Record<'size' | 'blur', { n: number; accuracy: number; sizePx?: number; sigmaPx?: number; medianSharpness: number }[]> & Record<'sharpness' | 'top1' | 'margin' | 'yaw' | 'roll' | 'detectionScore', Bin[]> }): number {
+  const chartDir = join(root, 'docs', 'quality');
+  mkdirSync(chartDir, { recursive: true });
+  const id = r.model;
+  const c = r.curves;
+  const det = `detector path, ${r.detectorFaces} faces`;
+  const charts: [string, string][] = [
+    ['size', barChart(`Accuracy by face size (${id})`, 'face box side in pixels (PublicTest crops down-scaled, then resized to 48)', c.size.map((x) => ({ label: String(x.sizePx), n: x.n, accuracy: x.accuracy })), r.cleanAccuracy, 'orange: more than 5 points below undegraded')],
+    ['blur', barChart(`Accuracy by Gaussian blur (${id})`, 'blur σ in pixels of the 48×48 crop (median Laplacian variance)', c.blur.map((x) => ({ label: `${x.sigmaPx} (${x.medianSharpness})`, n: x.n, accuracy: x.accuracy })), r.cleanAccuracy, 'orange: more than 5 points below undegraded')],
+    ['sharpness', barChart(`Accuracy by crop sharpness (${id})`, 'variance of the Laplacian of the 48×48 crop (all sizes and blurs pooled)', c.sharpness, r.cleanAccuracy, 'orange: more than 5 points below undegraded')],
+    ['top1', barChart(`Accuracy by top-1 probability (${id})`, 'top-1 probability (undegraded PublicTest)', c.top1, r.cleanAccuracy, 'the label is right more often than wrong from 0.5 up')],
+    ['margin', barChart(`Accuracy by margin top-1 − top-2 (${id})`, 'margin (undegraded PublicTest)', c.margin, r.cleanAccuracy, '')],
+    ['yaw', barChart(`Accuracy by estimated |yaw| (${id})`, '|yaw| in degrees from the keypoints (detector path)', c.yaw, r.gate.detectorPath.accuracy, det, 'all these faces')],
+    ['roll', barChart(`Accuracy by |roll| (${id})`, '|roll| in degrees, the eye line (detector path; crops are aligned)', c.roll, r.gate.detectorPath.accuracy, det, 'all these faces')],
+    ['detection-score', barChart(`Accuracy by detection score (${id})`, 'BlazeFace score (detector path)', c.detectionScore, r.gate.detectorPath.accuracy, det, 'all these faces')],
+  ];
+  for (const [name, svg] of charts) writeFileSync(join(chartDir, `${name}.svg`), svg);
+  return charts.length;
+}
