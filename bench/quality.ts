@@ -24,9 +24,9 @@ import { createFaceDetector } from '../src/core/detector/index.js';
 import { faceCropWindow, sampleGray, wholeImageWindow } from '../src/core/image.js';
 import { EXPRESSIONS, argmax } from '../src/core/labels.js';
 import {
-  DEFAULT_QUALITY_THRESHOLDS, confidenceSignals, headPose, judgeQuality, laplacianVariance, type QualitySignals,
+  DEFAULT_QUALITY_THRESHOLDS, confidenceSignals, headPose, judgeQuality, laplacianVariance,
 } from '../src/core/quality.js';
-import type { RawImage } from '../src/core/types.js';
+import type { QualitySignals, RawImage } from '../src/core/types.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
 
 const { values: args } = parseArgs({

@@ -16,40 +16,7 @@
  * measured by `bench/quality.ts` (figures and charts in `docs/quality.md`).
  */
 import type { ExpressionProbabilities } from './labels.js';
-import type { FaceDetection } from './types.js';
-
-/** Measured signals of one face. */
-export interface QualitySignals {
-  /** Side of the detector box, `√(width · height)`, in input pixels (the whole image's for cropped input). */
-  faceSizePx: number;
-  /** Variance of the Laplacian of the classifier's crop (gray levels², at the classifier's input size). */
-  sharpness: number;
-  /** Head yaw estimated from the keypoints, in degrees; positive when the face turns towards the image's left. */
-  yawDeg: number | null;
-  /** Head roll (eye-line angle), in degrees, positive clockwise in the image. */
-  rollDeg: number | null;
-  /** Detector confidence in [0, 1]; `null` when no detector ran. */
-  detectionScore: number | null;
-  /** The largest of the 7 probabilities, in [0, 1]. */
-  top1: number;
-  /** `top1` minus the second largest probability, in [0, 1]. */
-  margin: number;
-  /** Shannon entropy of the 7 probabilities / ln 7, in [0, 1]. */
-  entropy: number;
-}
-
-/** Why a face is uncertain. */
-export const QUALITY_REASONS = ['small-face', 'blurry', 'turned-head', 'tilted-head', 'weak-detection', 'low-confidence', 'ambiguous'] as const;
-export type QualityReason = (typeof QUALITY_REASONS)[number];
-
-/** The verdict on one face. */
-export interface FaceQuality {
-  /** `uncertain` when at least one reason applies. */
-  status: 'ok' | 'uncertain';
-  /** The reasons, in {@link QUALITY_REASONS} order; empty when `ok`. */
-  reasons: QualityReason[];
-  signals: QualitySignals;
-}
+import type { FaceDetection, FaceQuality, QualityReason, QualitySignals } from './types.js';
 
 /** Thresholds of the gate. A face is uncertain when a signal is below a `min…` or above a `max…` value. */
 export interface QualityThresholds {

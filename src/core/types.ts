@@ -3,7 +3,6 @@
  * Coordinates are pixels of the input image (after EXIF orientation), origin top-left, y down.
  */
 import type { Expression, ExpressionProbabilities, LabelSetId, Valence } from './labels.js';
-import type { FaceQuality } from './quality.js';
 
 /**
  * An 8-bit image in memory, interleaved (HWC): `data[(y * width + x) * channels + c]`.
@@ -26,6 +25,42 @@ export interface Box { x: number; y: number; width: number; height: number }
 export const KEYPOINT_NAMES = ['rightEye', 'leftEye', 'nose', 'mouth', 'rightEar', 'leftEar'] as const;
 export type KeypointName = (typeof KEYPOINT_NAMES)[number];
 export type Keypoints = Record<KeypointName, Point>;
+
+// ---------------------------------------------------------------------------------------------------------------
+// The quality gate's verdict (the rule and its thresholds are in quality.ts)
+
+/** Measured signals of one face. */
+export interface QualitySignals {
+  /** Side of the detector box, `√(width · height)`, in input pixels (the whole image's for cropped input). */
+  faceSizePx: number;
+  /** Variance of the Laplacian of the classifier's crop (gray levels², at the classifier's input size). */
+  sharpness: number;
+  /** Head yaw estimated from the keypoints, in degrees; positive when the face turns towards the image's left. */
+  yawDeg: number | null;
+  /** Head roll (eye-line angle), in degrees, positive clockwise in the image. */
+  rollDeg: number | null;
+  /** Detector confidence in [0, 1]; `null` when no detector ran. */
+  detectionScore: number | null;
+  /** The largest of the 7 probabilities, in [0, 1]. */
+  top1: number;
+  /** `top1` minus the second largest probability, in [0, 1]. */
+  margin: number;
+  /** Shannon entropy of the 7 probabilities / ln 7, in [0, 1]. */
+  entropy: number;
+}
+
+/** Why a face is uncertain. */
+export const QUALITY_REASONS = ['small-face', 'blurry', 'turned-head', 'tilted-head', 'weak-detection', 'low-confidence', 'ambiguous'] as const;
+export type QualityReason = (typeof QUALITY_REASONS)[number];
+
+/** The verdict on one face. */
+export interface FaceQuality {
+  /** `uncertain` when at least one reason applies. */
+  status: 'ok' | 'uncertain';
+  /** The reasons, in {@link QUALITY_REASONS} order; empty when `ok`. */
+  reasons: QualityReason[];
+  signals: QualitySignals;
+}
 
 /** One detected face. */
 export interface FaceDetection {

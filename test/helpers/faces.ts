@@ -1,5 +1,5 @@
 /** Shared pieces of hand-made analysis results for tests that fake the analyzer. */
-import type { FaceQuality } from '../../src/core/quality.js';
+import type { FaceQuality } from '../../src/core/types.js';
 
 /** A quality verdict of `ok` with plausible signals (a 40-px sharp frontal face, confident). */
 export const OK_QUALITY: FaceQuality = {
