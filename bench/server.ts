@@ -40,7 +40,8 @@ function parseArgs(argv: string[]): Args {
   return {
     seconds: Number(get('seconds', '10')), ingestSeconds: Number(get('ingest-seconds', '60')), devices: Number(get('devices', '200')),
     workers: Number(get('workers', '2')), threads: Number(get('threads', '1')), model: get('model', ''),
-    concurrency: get('concurrency', '1,8,64').split(',').map(Number), profileRequests: Number(get('profile', '100')),
+    // --concurrency 0: no load steps
+    concurrency: get('concurrency', '1,8,64').split(',').map(Number).filter((c) => c > 0), profileRequests: Number(get('profile', '100')),
     mainThread: argv.includes('--main-thread'), out: get('out', 'results/server-bench.json'), child: argv.includes('--child'), db: get('db', ''),
   };
 }
@@ -199,7 +200,9 @@ async function ingest(url: string, devices: number, seconds: number): Promise<{ 
         if (res.status === 202) acked.add(`${key}@${at}`);
         else failures[res.status] = (failures[res.status] ?? 0) + 1;
       } catch (err) {
-        failures[(err as Error).message] = (failures[(err as Error).message] ?? 0) + 1;
+        const cause = (err as Error & { cause?: { code?: string; message?: string } }).cause;
+        const why = `${(err as Error).message}${cause ? ` (${cause.code ?? cause.message})` : ''}`;
+        failures[why] = (failures[why] ?? 0) + 1;
       }
       const next = t0 + (sec + 1) * 1000 + (d * 1000) / devices;
       await new Promise((r) => setTimeout(r, Math.max(0, next - Date.now())));
@@ -264,7 +267,9 @@ async function main(): Promise<void> {
     if (args.ingestSeconds <= 0) return;
 
     const loadBefore = load1();
+    const ingestCpu0 = cpuMs(proc.pid);
     const ing = await ingest(url, args.devices, args.ingestSeconds);
+    const ingestCpuPerRow = Math.round(((cpuMs(proc.pid) - ingestCpu0) / Math.max(1, ing.acked.size)) * 100) / 100;
     proc.kill('SIGTERM');
     await new Promise((r) => proc.once('exit', r));
     const d = new Database(db, { readonly: true });
@@ -276,10 +281,10 @@ async function main(): Promise<void> {
       devices: args.devices, seconds: args.ingestSeconds, posted: args.devices * args.ingestSeconds, acknowledged: ing.acked.size,
       groupRowsWritten: present.size, trackRowsWritten: trackRows, lostAcknowledgedRows: lost,
       latencyMs: { p50: percentile(ing.latencies, 50), p99: percentile(ing.latencies, 99), max: ing.latencies.at(-1) ?? NaN }, failures: ing.failures,
-      loadavg1Before: loadBefore, loadavg1After: load1(),
+      serverCpuMsPerBatch: ingestCpuPerRow, loadavg1Before: loadBefore, loadavg1After: load1(),
     };
     console.log(`ingest: ${args.devices} devices × ${args.ingestSeconds} s: ${ing.acked.size} acknowledged, ${present.size} group rows + ${trackRows} track rows written, `
-      + `${lost} acknowledged rows lost, p50 ${percentile(ing.latencies, 50).toFixed(1)} ms, p99 ${percentile(ing.latencies, 99).toFixed(1)} ms, failures ${JSON.stringify(ing.failures)}`);
+      + `${lost} acknowledged rows lost, p50 ${percentile(ing.latencies, 50).toFixed(1)} ms, p99 ${percentile(ing.latencies, 99).toFixed(1)} ms, failures ${JSON.stringify(ing.failures)}, server CPU ${ingestCpuPerRow} ms per batch; load ${loadBefore} → ${load1()}`);
   } finally {
     if (proc.exitCode === null) proc.kill('SIGTERM');
     results.loadavgAfter = load1();
