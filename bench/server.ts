@@ -8,7 +8,8 @@
  *    (default 60): rows written, p50/p99 latency, rows acknowledged but missing from SQLite afterwards (must be 0).
  *
  * 0. Profile first: `--profile 100` sequential requests (after 10 unmeasured), reading the server's `Server-Timing`
- *    header (queue, decode, detect, classify) beside the latency the client measured; the rest is HTTP + JSON.
+ *    header (queue, decode, detect, classify) beside the latency the client measured; the rest is HTTP + JSON; and the
+ *    server's CPU ms per request, in all and on its main thread (HTTP, validation, JSON; the rest is the analysis threads).
  *
  * Run: `npm run bench:server` (= `npm run build && node dist/bench/server.js`), options `--seconds 10` (per load
  * step), `--concurrency 1,8,64`, `--ingest-seconds 60` (0 skips ingest), `--devices 200`, `--workers 2`, `--threads 1`
@@ -126,9 +127,9 @@ async function loadAutocannon(): Promise<Autocannon | null> {
  * CPU time used so far by process `pid` (all its threads: user + system), ms, from /proc (Linux); NaN elsewhere.
  * CPU ms per request is the figure that holds on a busy machine, where wall-clock rates depend on the other load.
  */
-function cpuMs(pid: number | undefined): number {
+function cpuMs(pid: number | undefined, mainThreadOnly = false): number {
   try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
+    const fields = readFileSync(mainThreadOnly ? `/proc/${pid}/task/${pid}/stat` : `/proc/${pid}/stat`, 'utf8').replace(/^.*\) /, '').split(' ');
     return ((Number(fields[11]) + Number(fields[12])) * 1000) / 100; // utime, stime in clock ticks (USER_HZ = 100 on Linux)
   } catch {
     return NaN;
@@ -152,8 +153,12 @@ function parseServerTiming(header: string | null): Record<string, number> {
 async function profile(url: string, jpeg: Buffer, n: number, pid: number | undefined): Promise<Record<string, number>> {
   const rows: Record<string, number>[] = [];
   let cpu0 = NaN;
+  let main0 = NaN;
   for (let i = 0; i < n + 10; i++) {
-    if (i === 10) cpu0 = cpuMs(pid);
+    if (i === 10) {
+      cpu0 = cpuMs(pid);
+      main0 = cpuMs(pid, true);
+    }
     const t0 = performance.now();
     const res = await fetch(url, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array(jpeg) });
     await res.arrayBuffer();
@@ -167,7 +172,11 @@ async function profile(url: string, jpeg: Buffer, n: number, pid: number | undef
     return Math.round(v[v.length >> 1]! * 100) / 100;
   };
   const serverCpu = Math.round(((cpuMs(pid) - cpu0) / n) * 100) / 100;
-  return { ...Object.fromEntries(['client', 'queue', 'decode', 'detect', 'classify', 'other'].map((k) => [k, median(k)])), serverCpuPerRequest: serverCpu };
+  const mainCpu = Math.round(((cpuMs(pid, true) - main0) / n) * 100) / 100;
+  return {
+    ...Object.fromEntries(['client', 'queue', 'decode', 'detect', 'classify', 'other'].map((k) => [k, median(k)])),
+    serverCpuPerRequest: serverCpu, serverMainThreadCpuPerRequest: mainCpu,
+  };
 }
 
 function percentile(sorted: number[], p: number): number {
@@ -239,7 +248,7 @@ async function main(): Promise<void> {
       const p = await profile(analyzeUrl, jpeg, args.profileRequests, proc.pid);
       results.profileMs = { requests: args.profileRequests, ...p, loadavg1Before: loadBefore, loadavg1After: load1() };
       console.log(`profile (median of ${args.profileRequests} sequential requests, ms): client ${p.client}, queue ${p.queue}, decode ${p.decode}, `
-        + `detect ${p.detect}, classify ${p.classify}, HTTP+JSON ${p.other}; server CPU ${p.serverCpuPerRequest} ms/request; load ${loadBefore}`);
+        + `detect ${p.detect}, classify ${p.classify}, HTTP+JSON ${p.other}; server CPU ${p.serverCpuPerRequest} ms/request (main thread ${p.serverMainThreadCpuPerRequest}); load ${loadBefore}`);
     }
     const steps: Record<string, unknown>[] = [];
     for (const connections of args.concurrency) {
