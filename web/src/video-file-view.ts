@@ -116,6 +116,7 @@ export class VideoFileView {
       if (t.durationMs < BRIEF_MS) tr.className = 'brief muted';
       const who = el('td');
       who.append(trackChip(t.trackId));
+      if (t.durationMs < BRIEF_MS) who.append(' ', el('span', 'small', 'brief detection'));
       const cell = (label: string, text: string): HTMLTableCellElement => {
         const td = el('td', '', text);
         td.dataset.label = label;
