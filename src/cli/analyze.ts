@@ -238,7 +238,7 @@ export async function runAnalyze(inputs: readonly string[], opts: AnalyzeCliOpti
       const stem = basename(picture, extname(picture));
       try {
         await explainImage(classifier!, file, analysis, (i) => explanationPath(dir, stem, i), {
-          cropped: opts.cropped, maxPixels: opts.maxPixels, budget, ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
+          cropped: opts.cropped, force: opts.force, maxPixels: opts.maxPixels, budget, ...(opts.maxBytes !== undefined ? { maxBytes: opts.maxBytes } : {}),
         });
       } catch (err) {
         return `could not write the explanations of ${file} into ${dir}: ${err instanceof FerkitError ? err.message : describeFsError(err)}`;
