@@ -354,11 +354,16 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
       // Raw bodies: images for /v1/analyze (buffered, bounded), videos for /v1/videos (streamed to disk by the route).
       const rawBody = (request: FastifyRequest, payload: Readable, done: (err: Error | null, body?: unknown) => void): void => {
+        const declared = request.headers['content-length'] ? Number(request.headers['content-length']) : undefined;
         if (request.routeOptions.url === '/v1/videos') {
-          done(null, payload);
+          // Streamed to disk by the route, which cuts it at the limit; a declared length over it is refused unread.
+          if (declared !== undefined && declared > maxVideoBytes) {
+            done(new HttpProblem(413, 'E_TOO_LARGE', `video upload of ${formatBytes(declared)} is over the limit of ${formatBytes(maxVideoBytes)} (--max-video-mb)`));
+          } else {
+            done(null, payload);
+          }
           return;
         }
-        const declared = request.headers['content-length'] ? Number(request.headers['content-length']) : undefined;
         collectBody(payload, declared, maxUploadBytes, 'the upload').then((b) => done(null, b), (err: Error) => done(err));
       };
       app.addContentTypeParser('application/octet-stream', rawBody);

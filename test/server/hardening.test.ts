@@ -117,6 +117,62 @@ describe('connection caps', () => {
   });
 });
 
+describe('a 2 GB upload', () => {
+  const GiB = 1024 * 1024 * 1024;
+  /** A request body of `total` bytes made on demand, 1 MiB at a time; `pulled()` says how much the upload read. */
+  const hugeBody = (total: number): { stream: ReadableStream<Uint8Array>; pulled: () => number } => {
+    const chunk = new Uint8Array(1024 * 1024).fill(0xff);
+    let sent = 0;
+    return {
+      stream: new ReadableStream({
+        pull(c) {
+          if (sent >= total) { c.close(); return; }
+          sent += chunk.length;
+          c.enqueue(chunk.slice());
+        },
+      }),
+      pulled: () => sent,
+    };
+  };
+  const post = async (url: string, type: string, body: ReadableStream<Uint8Array> | null, headers: Record<string, string> = {}): Promise<Response> => {
+    const ac = new AbortController();
+    const res = await fetch(url, { method: 'POST', headers: { 'content-type': type, ...headers }, body, duplex: 'half', signal: ac.signal } as RequestInit);
+    await res.text().catch(() => '');
+    ac.abort(); // stop sending the rest
+    return res;
+  };
+
+  test('declared (Content-Length: 2 GB) → 413 before a byte is read; streamed → cut at the limit; the server stays well', async () => {
+    const s = await start({ maxVideoBytes: 8 * 1024 * 1024 });
+    try {
+      const rss0 = process.memoryUsage().rss;
+      // Declared: refused from the header (raw socket, so that the 2 GB never has to be sent).
+      for (const [path, type] of [['/v1/analyze', 'image/jpeg'], ['/v1/videos', 'video/mp4']] as const) {
+        const res = await rawRequest(s.port, path, { method: 'POST', headers: { host: '127.0.0.1', 'content-type': type, 'content-length': String(2 * GiB) }, body: Buffer.alloc(0) })
+          .catch((err: Error) => ({ status: -1, body: err.message, headers: {} }));
+        expect([path, res.status]).toEqual([path, 413]);
+        expect(JSON.parse(res.body)).toMatchObject({ code: 'E_TOO_LARGE' });
+      }
+      // Streamed without a length (chunked): the image route stops reading at --max-upload-mb (20 MiB), the video
+      // route at --max-video-mb (8 MiB here), and only that much (plus socket buffers) was ever taken from the sender.
+      const image = hugeBody(2 * GiB);
+      const r1 = await post(`${s.url}v1/analyze`, 'image/jpeg', image.stream);
+      expect(r1.status).toBe(413);
+      expect(image.pulled()).toBeLessThan(128 * 1024 * 1024);
+      const video = hugeBody(2 * GiB);
+      const r2 = await post(`${s.url}v1/videos`, 'video/mp4', video.stream);
+      expect(r2.status).toBe(413);
+      expect(video.pulled()).toBeLessThan(128 * 1024 * 1024);
+      // Nothing was buffered whole, and the server answers as before.
+      expect(process.memoryUsage().rss - rss0).toBeLessThan(512 * 1024 * 1024);
+      expect((await fetch(`${s.url}healthz`)).status).toBe(200);
+      expect((await fetch(`${s.url}v1/sessions`)).status).toBe(200);
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+});
+
 describe('Host header allow-list (DNS rebinding)', () => {
   let s: RunningServer;
   beforeAll(async () => { s = await start({ allowedHosts: ['ferkit.lan'] }); });
