@@ -188,6 +188,8 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       await page.screenshot({ path: join(SHOTS, 'web-monitor-1280.png') });
       await page.click('#btn-session');
       await page.click('[data-tab=live]');
+      // still the one face's one id after everything above (explain, tab keys, axe runs, dialogs)
+      expect((await pageStats(page)).trackIds).toHaveLength(1);
     }, 60_000);
   });
 

@@ -12,10 +12,17 @@
 export interface AnalysisClockOptions {
   /** Largest step, ms, between two consecutive frame timestamps; longer gaps are cut to this. Default 500. */
   maxStepMs?: number;
+  /**
+   * Smallest step, ms: two frames stamped closer than this (a repeated capture time, callbacks run back to back) are
+   * spread to it, so that the tracker's motion model never divides box noise by a near-zero interval. Default 15
+   * (no camera delivers more than ~60 frames a second).
+   */
+  minStepMs?: number;
 }
 
 export class AnalysisClock {
   readonly maxStepMs: number;
+  readonly minStepMs: number;
   /** Page time minus analysis time, ms (grows when a gap is cut). */
   private offset = 0;
   private lastPage: number | null = null;
@@ -28,7 +35,10 @@ export class AnalysisClock {
   constructor(options: AnalysisClockOptions = {}) {
     const step = options.maxStepMs ?? 500;
     if (!(Number.isFinite(step) && step > 0)) throw new RangeError(`maxStepMs must be a positive number of ms, got ${String(step)}`);
+    const min = options.minStepMs ?? 15;
+    if (!(Number.isFinite(min) && min > 0 && min <= step)) throw new RangeError(`minStepMs must be a positive number of ms up to maxStepMs (${step}), got ${String(min)}`);
     this.maxStepMs = step;
+    this.minStepMs = min;
   }
 
   /** Stops the clock (no frames will be sent until {@link resume}); the paused time is not counted. */
@@ -46,8 +56,8 @@ export class AnalysisClock {
   }
 
   /**
-   * The analysis timestamp (ms) for a frame captured at page time `pageMs` (`performance.now()`): strictly greater
-   * than the previous one, and at most `maxStepMs` after it.
+   * The analysis timestamp (ms) for a frame captured at page time `pageMs` (`performance.now()`): between `minStepMs`
+   * and `maxStepMs` after the previous one.
    */
   frame(pageMs: number): number {
     let t = pageMs - this.offset;
@@ -57,7 +67,7 @@ export class AnalysisClock {
         this.offset += step - this.maxStepMs;
         t = pageMs - this.offset;
       }
-      if (t <= this.lastAnalysis) t = this.lastAnalysis + 0.001;
+      if (t < this.lastAnalysis + this.minStepMs) t = this.lastAnalysis + this.minStepMs;
     }
     this.lastPage = pageMs;
     this.lastAnalysis = t;
