@@ -7,7 +7,7 @@
 import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
-import { crc32 } from 'node:zlib';
+import { crc32, deflateSync, gzipSync } from 'node:zlib';
 import sharp from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
 import { createAnalyzer } from '../../src/node/index.js';
@@ -157,6 +157,41 @@ describe('POST /v1/analyze with the real models', () => {
     expect(items.map((i: { file: string; ok: boolean }) => [i.file, i.ok])).toEqual([['a.jpg', true], ['truncated.jpg', false], ['text.jpg', false]]);
     expect(items[1].error.code).toBe('E_DECODE');
     expect(items[2].error.code).toBe('E_UNSUPPORTED_FORMAT');
+  });
+
+  test('zip bombs in multipart: a PNG whose deflate data inflates to 101 MP and a gzip of 100 MB of zeros → per-file items, nothing inflated', async () => {
+    // A real deflate bomb (not only a lying header): 10100×10000 gray pixels of zeros, about 100 kB compressed.
+    const w = 10100;
+    const h = 10000;
+    const raw = Buffer.alloc((w + 1) * h); // filter byte 0 + one zero byte per pixel, per row
+    const chunk = (type: string, data: Buffer): Buffer => {
+      const body = Buffer.concat([Buffer.from(type, 'latin1'), data]);
+      const out = Buffer.alloc(12 + data.length);
+      out.writeUInt32BE(data.length, 0);
+      body.copy(out, 4);
+      out.writeUInt32BE(crc32(body), 8 + data.length);
+      return out;
+    };
+    const ihdr = Buffer.alloc(13);
+    ihdr.writeUInt32BE(w, 0);
+    ihdr.writeUInt32BE(h, 4);
+    ihdr[8] = 8; // bit depth; colour type 0 (gray), compression, filter, interlace 0
+    const bombPng = Buffer.concat([Buffer.from([0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a]), chunk('IHDR', ihdr), chunk('IDAT', deflateSync(raw, { level: 9 })), chunk('IEND', Buffer.alloc(0))]);
+    const gz = gzipSync(Buffer.alloc(100 * 1024 * 1024), { level: 9 });
+    expect(bombPng.length).toBeLessThan(200 * 1024);
+    expect(gz.length).toBeLessThan(200 * 1024);
+    const form = new FormData();
+    form.append('files', new Blob([new Uint8Array(sample)], { type: 'image/jpeg' }), 'a.jpg');
+    form.append('files', new Blob([new Uint8Array(bombPng)], { type: 'image/png' }), 'bomb.png');
+    form.append('files', new Blob([new Uint8Array(gz)], { type: 'application/gzip' }), 'zeros.gz');
+    const res = await fetch(`${s.url}v1/analyze`, { method: 'POST', body: form });
+    expect(res.status).toBe(200);
+    const items = await res.json();
+    expect(items.map((i: { file: string; ok: boolean; error?: { code: string } }) => [i.file, i.ok, i.error?.code])).toEqual([
+      ['a.jpg', true, undefined], ['bomb.png', false, 'E_TOO_MANY_PIXELS'], ['zeros.gz', false, 'E_UNSUPPORTED_FORMAT'],
+    ]);
+    expect(items[1].error.message).toMatch(/10100x10000 = 101 MP exceeds the limit of 100 MP/);
+    expect(items[2].error.message).toMatch(/gzip archive/);
   });
 
   test.each([
