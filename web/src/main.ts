@@ -104,6 +104,8 @@ interface AppState {
   readonly load: LoadProgress;
   /** Page time each in-flight frame was sent (by analysis timestamp), for the transfer time. */
   readonly sentAt: Map<number, number>;
+  /** Since when frames have been too slow (page ms, or null), and whether the small model was offered already. */
+  readonly slow: { since: number | null; offered: boolean };
   /** Frames sent to the worker and not answered yet (at most {@link MAX_IN_FLIGHT}). */
   inFlight: number;
   /** True while a frame is being grabbed from the video. */
@@ -229,6 +231,33 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
     byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
     announce('Analysing the camera.');
   }
+  suggestLiteModel(s, now);
+}
+
+/** Below this many analysed frames a second for {@link SLOW_FOR_MS}, the page suggests the small model (once). */
+const SLOW_FPS = 8;
+const SLOW_FOR_MS = 10_000;
+
+/**
+ * Frames missing their budget: offer the small model (a reload with `?classifier=ferkit-lite`). Not switched silently:
+ * a switch restarts the tracks, and the user may prefer accuracy to speed.
+ */
+function suggestLiteModel(s: AppState, now: number): void {
+  if (s.slow.offered || !s.info || s.info.models.classifier === BUNDLED_CLASSIFIERS.lite || s.activeTab === 'photos') return;
+  if (s.stats.fps >= SLOW_FPS || s.recent.length < 3) {
+    s.slow.since = null;
+    return;
+  }
+  s.slow.since ??= now;
+  if (now - s.slow.since < SLOW_FOR_MS) return;
+  s.slow.offered = true;
+  showBanner(s, 'info', `Frames are slow on this device (${s.stats.fps.toFixed(1)} a second). The small expression model needs about half the `
+    + `classifier time (the face detector's share stays): <button type="button" id="btn-use-lite">Use ${BUNDLED_CLASSIFIERS.lite}</button> (reloads the page; choose again under "Model and backend").`);
+  byId('btn-use-lite').addEventListener('click', () => {
+    const p = new URLSearchParams(location.search);
+    p.set('classifier', BUNDLED_CLASSIFIERS.lite);
+    location.search = `?${p.toString()}`;
+  });
 }
 
 /** "Explain this face": the current video frame and the track's last box go to the worker for an occlusion map. */
@@ -543,6 +572,7 @@ function startApp(): AppState {
     clock: new AnalysisClock(),
     load: new LoadProgress(byId('loading'), byId('loading-summary'), byId<HTMLOListElement>('load-steps')),
     sentAt: new Map(),
+    slow: { since: null, offered: false },
     inFlight: 0,
     grabbing: false,
     running: false,
