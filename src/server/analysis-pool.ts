@@ -30,6 +30,8 @@ export interface AnalysisPool {
   readonly size: number;
   /** Analyses in progress per thread. */
   busy(): number[];
+  /** Threads, analyses in progress, and threads replaced so far (died, or stopped past `stopAfterMs`). */
+  stats(): { threads: number; busy: number; replaced: number };
   /** The threads (for tests and diagnostics; a dead one is replaced, so call again after a failure). */
   threads(): readonly Worker[];
   /** Stops every thread; analyses in progress reject with `E_INFERENCE`. */
@@ -59,16 +61,29 @@ function fromWorkerError(e: WorkerError): Error {
 
 type WithoutId<T> = T extends unknown ? Omit<T, 'id'> : never;
 interface Pending { resolve: (r: ImageAnalysis | undefined) => void; reject: (e: Error) => void }
-interface Slot { worker: Worker; pending: Map<number, Pending> }
+interface Slot { worker: Worker; pending: Map<number, Pending>; stopReason?: string }
+
+/** Options of {@link createAnalysisPool}. */
+export interface AnalysisPoolOptions {
+  /**
+   * An analysis still running this long after it was handed to its thread, ms, has the thread stopped (its analyses
+   * fail with 503 `E_INFERENCE`) and replaced, so that a runaway decode cannot hold an inference slot for ever (a
+   * thread, unlike a promise, can be stopped). Default: none.
+   */
+  stopAfterMs?: number;
+}
 
 /**
  * Starts `size` worker threads running `file` (see {@link analysisWorkerFile}).
- * @throws {RangeError} when `size` is not an integer ≥ 1.
+ * @throws {RangeError} when `size` is not an integer ≥ 1 or `stopAfterMs` is not positive.
  */
-export function createAnalysisPool(size: number, file: string): AnalysisPool {
+export function createAnalysisPool(size: number, file: string, options: AnalysisPoolOptions = {}): AnalysisPool {
   if (!(Number.isInteger(size) && size >= 1)) throw new RangeError(`pool size must be an integer ≥ 1, got ${size}`);
+  const stopAfterMs = options.stopAfterMs;
+  if (stopAfterMs !== undefined && !(stopAfterMs > 0)) throw new RangeError(`stopAfterMs must be positive, got ${stopAfterMs}`);
   let nextId = 1;
   let closed = false;
+  let replaced = 0;
   const slots: Slot[] = [];
 
   const spawn = (index: number): void => {
@@ -83,24 +98,36 @@ export function createAnalysisPool(size: number, file: string): AnalysisPool {
       else p.reject(fromWorkerError(m.error));
     });
     const fail = (why: string): void => {
-      for (const p of slot.pending.values()) {
-        p.reject(new HttpProblem(503, 'E_INFERENCE', `the analysis thread stopped (${why}); it is being replaced, retry the request`, { 'Retry-After': '2' }));
-      }
+      const detail = slot.stopReason
+        ? `${slot.stopReason}: its thread was stopped and is being replaced`
+        : `the analysis thread stopped (${why}); it is being replaced, retry the request`;
+      for (const p of slot.pending.values()) p.reject(new HttpProblem(503, 'E_INFERENCE', detail, { 'Retry-After': '2' }));
       slot.pending.clear();
     };
     worker.on('error', (err) => fail(err.message));
     worker.on('exit', (code) => {
       fail(`exit code ${code}`);
-      if (!closed && slots[index] === slot) spawn(index); // replace it; models load again on first use
+      if (!closed && slots[index] === slot) { // replace it; models load again on first use
+        replaced++;
+        spawn(index);
+      }
     });
   };
   for (let i = 0; i < size; i++) spawn(i);
 
-  const send = (slot: Slot, msg: WithoutId<WorkerRequest>): Promise<ImageAnalysis | undefined> => {
+  const send = (slot: Slot, msg: WithoutId<WorkerRequest>, deadlineMs?: number): Promise<ImageAnalysis | undefined> => {
     if (closed) return Promise.reject(new HttpProblem(503, 'E_INFERENCE', 'the analysis pool is closed (the server is stopping)', { 'Retry-After': '2' }));
     const id = nextId++;
     return new Promise((resolve, reject) => {
-      slot.pending.set(id, { resolve, reject });
+      const timer = deadlineMs === undefined ? undefined : setTimeout(() => {
+        if (!slot.pending.has(id) || slot.stopReason) return;
+        slot.stopReason = `the analysis of ${msg.type === 'analyze' ? msg.name : 'an image'} was still running after ${deadlineMs} ms`;
+        void slot.worker.terminate();
+      }, deadlineMs);
+      slot.pending.set(id, {
+        resolve: (r) => { clearTimeout(timer); resolve(r); },
+        reject: (e) => { clearTimeout(timer); reject(e); },
+      });
       slot.worker.postMessage({ ...msg, id } as WorkerRequest);
     });
   };
@@ -111,7 +138,7 @@ export function createAnalysisPool(size: number, file: string): AnalysisPool {
     await Promise.all(slots.map((s) => send(s, { type: 'load', key, options })));
     const analyzer: ServerAnalyzer = {
       async analyze(input, call) {
-        const r = await send(leastBusy(), { type: 'analyze', key, options, bytes: input, name: call?.name ?? '(bytes)', cropped: call?.cropped ?? false });
+        const r = await send(leastBusy(), { type: 'analyze', key, options, bytes: input, name: call?.name ?? '(bytes)', cropped: call?.cropped ?? false }, stopAfterMs);
         return r!;
       },
       async dispose() {
@@ -126,6 +153,7 @@ export function createAnalysisPool(size: number, file: string): AnalysisPool {
     factory,
     size,
     busy: () => slots.map((s) => s.pending.size),
+    stats: () => ({ threads: slots.length, busy: slots.reduce((n, s) => n + s.pending.size, 0), replaced }),
     threads: () => slots.map((s) => s.worker),
     async close() {
       closed = true;

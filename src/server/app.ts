@@ -75,8 +75,13 @@ export interface ServerOptions {
   queueLimit?: number;
   /** Video jobs that run at once (each runs one ffmpeg decoder). Default 1. */
   videoWorkers?: number;
-  /** Longest analysis of one image, ms. Default 30 000. */
+  /** Longest analysis of one image, ms; past it the answer is 503 `E_TIMEOUT`. Default 30 000. */
   analyzeTimeoutMs?: number;
+  /**
+   * With analysis threads: an analysis still running this long after it started, ms, has its thread stopped and
+   * replaced (a runaway decode cannot hold an inference slot for ever). Default `analyzeTimeoutMs` + 10 000.
+   */
+  stopAnalysisAfterMs?: number;
   /** Open connections in all / per client address. Defaults 512 / 128. */
   maxConnections?: number;
   maxConnectionsPerClient?: number;
@@ -207,6 +212,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   const threadsPerAnalysis = Math.floor(positive('threadsPerAnalysis', options.threadsPerAnalysis, 1));
   const queueLimit = options.queueLimit ?? workers * 16;
   const rateLimitPerMinute = options.rateLimitPerMinute ?? 1200;
+  const analyzeTimeoutMs = positive('analyzeTimeoutMs', options.analyzeTimeoutMs, 30_000);
 
   let realRoot: string | null = null;
   if (options.root !== null) {
@@ -313,14 +319,14 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (!createAnalyzer && options.analysisThreads !== false) {
         const file = analysisWorkerFile();
         if (file) {
-          pool = createAnalysisPool(workers, file);
+          pool = createAnalysisPool(workers, file, { stopAfterMs: options.stopAnalysisAfterMs ?? analyzeTimeoutMs + 10_000 });
           createAnalyzer = pool.factory;
         } else {
           app.log.warn('the compiled analysis worker was not found (npm run build): analyses run on the main thread, one at a time');
         }
       }
       inference = createInference({
-        createAnalyzer, workers, queueLimit, maxPixels, timeoutMs: options.analyzeTimeoutMs ?? 30_000, threadsPerAnalysis,
+        createAnalyzer, workers, queueLimit, maxPixels, timeoutMs: analyzeTimeoutMs, threadsPerAnalysis,
       });
       hub = createEventHub();
       jobs = await createVideoJobs({
@@ -375,6 +381,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
 
       const db0 = db;
       const inf = inference;
+      const pool0 = pool;
       app.get('/healthz', { schema: { summary: 'Liveness: the process answers', tags: ['health'], response: { 200: { type: 'object', properties: { status: { type: 'string' } } } } } },
         async () => ({ status: 'ok' }));
       app.get('/readyz', {
@@ -386,7 +393,8 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
         let dbOk = false;
         try { dbOk = db0.open && (db0.prepare('SELECT 1 AS one').get() as { one: number }).one === 1; } catch { dbOk = false; }
         const ready = dbOk && inf.loaded;
-        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', models: inf.loaded ? 'loaded' : 'loading', database: dbOk ? 'ok' : 'error', inference: inf.stats() });
+        return reply.code(ready ? 200 : 503).send({ status: ready ? 'ready' : 'not ready', models: inf.loaded ? 'loaded' : 'loading', database: dbOk ? 'ok' : 'error', inference: inf.stats(),
+          ...(pool0 ? { analysisThreads: pool0.stats() } : {}) });
       });
 
       registerAnalyzeRoutes(app, inference, { maxFiles, maxPixels });

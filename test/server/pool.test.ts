@@ -67,6 +67,38 @@ describe.skipIf(!WORKER)('analysis pool (2 threads, real models)', () => {
   }, 60_000);
 });
 
+describe.skipIf(!WORKER)('runaway analyses are stopped', () => {
+  test('an analysis past stopAfterMs has its thread stopped (503 E_INFERENCE naming the file) and replaced', async () => {
+    const pool = createAnalysisPool(1, WORKER!, { stopAfterMs: 5 });
+    try {
+      const analyzer = await pool.factory({ labels: '7', threads: 1 });
+      const [first] = pool.threads();
+      // A 1920×1280 photo takes far longer than 5 ms to decode and detect.
+      await expect(analyzer.analyze(new Uint8Array(readFileSync(SAMPLE)), { name: 'slow.jpg' }))
+        .rejects.toMatchObject({ status: 503, code: 'E_INFERENCE', message: /analysis of slow\.jpg was still running after 5 ms: its thread was stopped/ });
+      await expect.poll(() => pool.stats().replaced).toBe(1);
+      expect(pool.threads()[0]).not.toBe(first);
+      expect(pool.stats()).toMatchObject({ threads: 1, busy: 0 });
+    } finally {
+      await pool.close();
+    }
+  }, 120_000);
+
+  test('in the server: the answer is 503 E_TIMEOUT at the time limit, then the thread is stopped, which /readyz counts', async () => {
+    const s = await startServer({ root: null, port: 0, rateLimitPerMinute: 0, workers: 1, analyzeTimeoutMs: 1, stopAnalysisAfterMs: 20 });
+    try {
+      await expect.poll(async () => (await fetch(`${s.url}readyz`)).status, { timeout: 60_000, interval: 200 }).toBe(200);
+      const res = await fetch(`${s.url}v1/analyze`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: readFileSync(SAMPLE) });
+      expect([res.status, (await res.json()).code]).toEqual([503, 'E_TIMEOUT']);
+      await expect.poll(async () => (await (await fetch(`${s.url}readyz`)).json()).analysisThreads, { timeout: 10_000 })
+        .toMatchObject({ threads: 1, busy: 0, replaced: 1 });
+      expect((await (await fetch(`${s.url}readyz`)).json()).inference).toMatchObject({ running: 0, queued: 0 });
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+});
+
 describe.skipIf(!WORKER)('Server-Timing on /v1/analyze', () => {
   test('the answer says where the time went: queue, decode, detect, classify (ms)', async () => {
     const s = await startServer({ root: null, port: 0, rateLimitPerMinute: 0, workers: 2 });
