@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { Command } from 'commander';
 import { describe, expect, test } from 'vitest';
 import { registerServeCommand, runServe } from '../../src/cli/serve.js';
+import { analysisWorkerFile } from '../../src/server/analysis-pool.js';
 import { startServer } from '../../src/server/app.js';
 import { fakeAnalyzers, makeRoot } from './helpers.js';
 
@@ -17,7 +18,7 @@ const sink = textSink;
 const TOKEN = 'cli-test-token-0123456789abcdef';
 
 describe('ferkit serve options', () => {
-  test('--db, --token, --max-upload-mb, --workers: API behind the token, limit in the 413, sessions kept in the file', async () => {
+  test('--db, --token, --max-upload-mb, --workers, --threads: API behind the token, limit in the 413, one analysis thread, sessions kept in the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ferkit-serve-cli-'));
     const db = join(dir, 'class.db');
     const stdout = sink();
@@ -34,12 +35,14 @@ describe('ferkit serve options', () => {
         const big = await fetch(`${s.url}v1/analyze`, { method: 'POST', headers: { ...auth, 'content-type': 'image/jpeg' }, body: new Uint8Array(2 * 1024 * 1024) });
         seen.big = big.status;
         seen.bigSaysLimit = /limit of 1 MiB/.test((await big.json()).detail) ? 1 : 0;
+        const ready = await (await fetch(`${s.url}readyz`)).json();
+        seen.analysisThreads = ready.analysisThreads?.threads ?? -1;
       },
     });
     await program.parseAsync(['node', 'ferkit', 'serve', '--port', '0', '--dir', makeRoot(), '--db', db, '--token', TOKEN,
-      '--max-upload-mb', '1', '--workers', '1', '--log-level', 'silent']);
+      '--max-upload-mb', '1', '--workers', '1', '--threads', '1', '--log-level', 'silent']);
     expect(code).toBe(0);
-    expect(seen).toEqual({ noToken: 401, created: 201, big: 413, bigSaysLimit: 1 });
+    expect(seen).toEqual({ noToken: 401, created: 201, big: 413, bigSaysLimit: 1, analysisThreads: analysisWorkerFile() ? 1 : -1 });
     expect(stderr.text()).toMatch(new RegExp(`sessions in ${db.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}`));
     expect(existsSync(db)).toBe(true);
     expect(existsSync(`${db}-wal`) ? statSync(`${db}-wal`).size : 0).toBe(0); // checkpointed on shutdown
