@@ -136,6 +136,11 @@ describe.skipIf(skip !== null)('web app in Chromium with a fake camera', () => {
     const r = await openApp(null, '', { noCamera: true, initScript: 'delete globalThis.OffscreenCanvas' });
     try {
       await expect.poll(() => r.page.textContent('#banner'), { timeout: 30_000 }).toMatch(/This browser cannot run ferkit: OffscreenCanvas is not available/);
+      // the notice is an alert and can be dismissed from the keyboard
+      expect(await r.page.getAttribute('#banner', 'role')).toBe('alert');
+      await r.page.focus('#banner-close');
+      await r.page.keyboard.press('Enter');
+      expect(await r.page.isVisible('#banner')).toBe(false);
     } finally {
       await r.close();
     }
