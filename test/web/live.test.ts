@@ -231,6 +231,10 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       await page.screenshot({ path: join(SHOTS, 'web-photos-queued-390.png'), fullPage: true });
       await expect.poll(() => page.textContent('#photo-progress'), { timeout: 90_000 }).toMatch(/^2 photo\(s\), \d+ face\(s\)\.$/);
       expect(await page.locator('#photo-body tr.failed').count()).toBe(0);
+      // "Explain" on the photo's face: the heat map under it
+      await page.locator('#photo-body .explain-btn').first().click();
+      await expect.poll(() => page.locator('#photo-body .explain-out canvas').count(), { timeout: 60_000 }).toBe(1);
+      expect(await page.textContent('#photo-body .explain-out')).toMatch(/What drove "\w+" \(\d+%\)/);
       await page.screenshot({ path: join(SHOTS, 'web-photos-390.png'), fullPage: true });
     }, 120_000);
 

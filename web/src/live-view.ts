@@ -78,6 +78,36 @@ export function valenceBar(): { bar: HTMLElement; fill: HTMLElement } {
   return { bar, fill };
 }
 
+/**
+ * Shows an occlusion explanation in `out` (a heat map over the crop the classifier saw, a caption and a Hide
+ * button), a progress line while it is computed (`null`), or why there is none (an Error).
+ */
+export function renderExplanation(out: HTMLElement, result: FaceExplanationImage | Error | null): void {
+  out.hidden = false;
+  if (result === null) {
+    out.replaceChildren(el('p', 'muted small', 'Explaining: 122 copies of the crop with a patch hidden, classified in one batch…'));
+    return;
+  }
+  if (result instanceof Error) {
+    out.replaceChildren(el('p', 'field-error', `No explanation: ${result.message}`));
+    return;
+  }
+  const canvas = el('canvas');
+  canvas.width = result.px;
+  canvas.height = result.px;
+  canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(result.rgba), result.px, result.px), 0, 0);
+  canvas.setAttribute('role', 'img');
+  canvas.setAttribute('aria-label', `Heat map over the ${result.px}-pixel crop the model saw; brighter areas drove "${result.label}" more`);
+  const weak = result.scale < 0.1;
+  const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in the 48×48 crop the model saw: brighter = hiding it `
+    + `lowered the probability more (up to ${pct(result.maxDrop)} for one patch).${weak ? ' Weak: no single region mattered much.' : ''} `
+    + `${result.runs} crops, ${Math.round(result.ms)} ms.`);
+  const close = el('button', 'small', 'Hide');
+  close.type = 'button';
+  close.addEventListener('click', () => { out.hidden = true; out.replaceChildren(); });
+  out.replaceChildren(canvas, text, close);
+}
+
 /** Keeps one card per visible track, updated in place. */
 export class FaceCards {
   private readonly cards = new Map<number, Card>();
@@ -93,30 +123,7 @@ export class FaceCards {
     const card = this.cards.get(trackId);
     if (!card) return;
     card.explainBtn.disabled = result === null;
-    const out = card.explainOut;
-    out.hidden = false;
-    if (result === null) {
-      out.replaceChildren(el('p', 'muted small', 'Explaining: 122 copies of the crop with a patch hidden, classified in one batch…'));
-      return;
-    }
-    if (result instanceof Error) {
-      out.replaceChildren(el('p', 'field-error', `No explanation: ${result.message}`));
-      return;
-    }
-    const canvas = el('canvas');
-    canvas.width = result.px;
-    canvas.height = result.px;
-    canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(result.rgba), result.px, result.px), 0, 0);
-    canvas.setAttribute('role', 'img');
-    canvas.setAttribute('aria-label', `Heat map over the ${result.px}-pixel crop the model saw; brighter areas drove "${result.label}" more`);
-    const weak = result.scale < 0.1;
-    const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in this frame's 48×48 crop, as the model saw it: brighter = hiding it `
-      + `lowered the probability more (up to ${pct(result.maxDrop)} for one patch).${weak ? ' Weak: no single region mattered much.' : ''} `
-      + `${result.runs} crops, ${Math.round(result.ms)} ms.`);
-    const close = el('button', 'small', 'Hide');
-    close.type = 'button';
-    close.addEventListener('click', () => { out.hidden = true; out.replaceChildren(); });
-    out.replaceChildren(canvas, text, close);
+    renderExplanation(card.explainOut, result);
   }
 
   private create(face: LiveFace): Card {

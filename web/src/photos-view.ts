@@ -3,9 +3,9 @@
  * thumbnails, labels and probabilities, and offer a CSV with the same columns as `ferkit analyze --format csv`.
  * Photos added before the models are ready wait in the queue (each row says so) and are analysed once they are.
  */
-import { EXPRESSIONS, FerkitError, type ImageAnalysis, type WorkerAnalyzer } from 'ferkit/web';
+import { EXPRESSIONS, FerkitError, type FaceDetection, type ImageAnalysis, type WorkerAnalyzer } from 'ferkit/web';
 import { photosToCsv, type PhotoItem } from './csv.js';
-import { qualityOf, setValenceBar, valenceBar } from './live-view.js';
+import { qualityOf, renderExplanation, setValenceBar, valenceBar } from './live-view.js';
 import { EXPRESSION_COLORS, VALENCE_COLORS, byId, download, el, pct, stamp, swatch, trackChip, trackColor } from './ui.js';
 
 /** A queued photo and its table row. */
@@ -108,6 +108,22 @@ export class PhotosView {
     }
   }
 
+  /** "Explain": the photo is decoded again and the face's occlusion map computed in the worker. */
+  private async explain(file: File, face: FaceDetection, btn: HTMLButtonElement, out: HTMLElement): Promise<void> {
+    const a = this.analyzer();
+    if (!a) return;
+    btn.disabled = true;
+    renderExplanation(out, null);
+    try {
+      const bitmap = await createImageBitmap(file, { imageOrientation: 'from-image' });
+      renderExplanation(out, await a.explainFace(bitmap, { box: face.box, keypoints: face.keypoints, score: face.score }, 192));
+    } catch (err) {
+      renderExplanation(out, err as Error);
+    } finally {
+      btn.disabled = false;
+    }
+  }
+
   private async analyse({ file, row, status }: Queued): Promise<void> {
     const thumbCell = row.cells[0]!;
     const nameCell = row.cells[1]!;
@@ -204,8 +220,14 @@ export class PhotosView {
         seg.style.background = EXPRESSION_COLORS[e];
         stack.append(seg);
       }
-      line.append(idx, lab, vb.bar, val, stack, ...(badge ? [badge] : []), el('span', 'muted small', `det ${f.score.toFixed(2)} · ${Math.round(f.box.width)} px`));
-      exprCell.append(line);
+      const explain = el('button', 'explain-btn', 'Explain');
+      explain.type = 'button';
+      explain.setAttribute('aria-label', `Explain face ${i} of ${file.name}`);
+      const out = el('div', 'explain-out');
+      out.hidden = true;
+      explain.addEventListener('click', () => void this.explain(file, f, explain, out));
+      line.append(idx, lab, vb.bar, val, stack, ...(badge ? [badge] : []), el('span', 'muted small', `det ${f.score.toFixed(2)} · ${Math.round(f.box.width)} px`), explain);
+      exprCell.append(line, out);
     }
   }
 }
