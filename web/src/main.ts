@@ -196,7 +196,8 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
   const workerMs = timings.grab + timings.analyze;
   const st = timings.stages ?? { detect: 0, crop: 0, classifier: 0, track: 0 };
   const roundTrip = now - sent;
-  // Transfer: page → worker and back (postMessage); queue: the frame waited in the worker behind the one before.
+  // Transfer: page → worker and back (postMessage), including the wait for the worker's thread while it finishes the
+  // previous frame (a message is delivered only when the thread is free); queue: from delivery to the start of work.
   const c = timings.clock;
   const transfer = c ? Math.max(0, c.receivedAt - (performance.timeOrigin + sent)) + Math.max(0, performance.timeOrigin + now - c.repliedAt) : Math.max(0, roundTrip - workerMs);
   const queue = c ? Math.max(0, c.startedAt - c.receivedAt) : 0;
@@ -226,7 +227,7 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
   msEl.textContent = `${stats.workerMs.toFixed(0)} ms/frame`;
   msEl.title = `time in the worker per frame (last 2 s): detector ${stats.stages.detect.toFixed(1)} ms, crop ${stats.stages.crop.toFixed(1)} ms, `
     + `classifier ${stats.stages.classifier.toFixed(1)} ms, tracking ${stats.stages.track.toFixed(1)} ms, frame grab ${stats.stages.grab.toFixed(1)} ms; `
-    + `transfer ${stats.stages.transfer.toFixed(1)} ms, waiting behind the previous frame ${stats.stages.queue.toFixed(1)} ms`;
+    + `transfer, including the wait for the worker to finish the previous frame, ${stats.stages.transfer.toFixed(1)} ms`;
   if (stats.frames === 1) {
     byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
     announce('Analysing the camera.');
