@@ -310,8 +310,8 @@ async function main(): Promise<void> {
         + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
         + 'cold = fresh browser profile, warm = reload of the same page (HTTP cache, compiled WASM, models in the Cache API); '
         + 'transfer.sentBytes = response bodies as sent (after Content-Encoding), fileBytes = the same files uncompressed; '
-        + 'stagesMs = mean per frame over the last 2 s: detect, crop, classifier, track, grab (in the worker), transfer (postMessage both ways), '
-        + 'queue (waiting in the worker behind the previous frame: 2 frames in flight), roundTrip; '
+        + 'stagesMs = mean per frame over the last 2 s: detect, crop, classifier, track, grab (in the worker), transfer (postMessage both ways, '
+        + 'including the wait for the worker thread to finish the previous frame: the page keeps 2 frames in flight), queue (delivered to started), roundTrip; '
         + 'threads: the app default is min(4, cores - 1)',
       load: {
         loadAverageAtStart: loadStart, loadAverageAtEnd: loadavg().map((l) => Math.round(l * 100) / 100),
