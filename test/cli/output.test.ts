@@ -97,9 +97,10 @@ describe('result writers', () => {
   test('csv: one row per face (numbered from 1, as on the pictures), one empty row for no face, one error row; 4 decimals', async () => {
     const rows = parse(await writeAll('csv', items), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual(['file', 'face', 'x', 'y', 'width', 'height', 'detection_score', 'label', 'label_score', 'valence',
-      ...EXPRESSIONS.map((e) => `p_${e}`), 'error_code', 'error_message']);
+      'valence_score', 'quality', 'quality_reasons', ...EXPRESSIONS.map((e) => `p_${e}`), 'error_code', 'error_message']);
     expect(rows).toHaveLength(4);
-    expect(rows[0]).toMatchObject({ file: 'a.jpg', face: '1', x: '10', y: '12.5', width: '40', label: 'happy', label_score: '0.8', p_sad: '0.0333' });
+    expect(rows[0]).toMatchObject({ file: 'a.jpg', face: '1', x: '10', y: '12.5', width: '40', label: 'happy', label_score: '0.8', p_sad: '0.0333',
+      valence_score: '0.8', quality: 'ok', quality_reasons: '' });
     expect(rows[1]).toMatchObject({ file: 'a.jpg', face: '2', x: '60', label: 'sad' });
     expect(rows[2]).toMatchObject({ file: 'empty.jpg', face: '', label: '', p_happy: '', error_code: '' });
     expect(rows[3]).toMatchObject({ file: 'bad, "quoted".jpg', face: '', error_code: 'E_DECODE', error_message: 'truncated JPEG: the data ends early' });
