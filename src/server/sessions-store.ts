@@ -124,6 +124,8 @@ export function createSessionStore(db: Db) {
       (SELECT COUNT(*) FROM group_samples g JOIN devices d ON d.id = g.device_id WHERE d.session_id = s.id) AS n_samples
       FROM sessions s WHERE s.id = ?`),
     byCode: db.prepare('SELECT id FROM sessions WHERE code = ?'),
+    // Ingest needs only whether the session exists and is running: not `session`'s counts, which read every sample row.
+    state: db.prepare('SELECT ended_at FROM sessions WHERE id = ?'),
     list: db.prepare(`SELECT s.*, (SELECT COUNT(*) FROM devices d WHERE d.session_id = s.id) AS n_devices,
       (SELECT COUNT(*) FROM group_samples g JOIN devices d ON d.id = g.device_id WHERE d.session_id = s.id) AS n_samples
       FROM sessions s ORDER BY s.created_at DESC, s.id LIMIT ? OFFSET ?`),
@@ -224,8 +226,9 @@ export function createSessionStore(db: Db) {
      */
     ingest(sessionId: string, batch: AggregateBatch): IngestResult {
       return guardStorage(() => {
-        const s = mustGet(sessionId);
-        if (s.endedAt) throw new HttpProblem(409, 'E_CONFLICT', `session ${sessionId} ended at ${s.endedAt}; start a new one`);
+        const s = st.state.get(sessionId) as { ended_at: number | null } | undefined;
+        if (!s) throw new HttpProblem(404, 'E_NOT_FOUND', `no session ${sessionId}`);
+        if (s.ended_at !== null) throw new HttpProblem(409, 'E_CONFLICT', `session ${sessionId} ended at ${iso(s.ended_at)}; start a new one`);
         return ingestTx(sessionId, batch);
       });
     },

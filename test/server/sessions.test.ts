@@ -111,10 +111,14 @@ describe('session API', () => {
     const ended = await (await fetch(`${s.url}v1/sessions/${session.id}/end`, { method: 'POST' })).json();
     expect(ended.endedAt).not.toBeNull();
     const late = await fetch(`${s.url}v1/sessions/${session.id}/aggregates`, json(batch('device-aaaa', at0 + 60_000, 1)));
-    expect([late.status, (await late.json()).code]).toEqual([409, 'E_CONFLICT']);
+    const lateProblem = await late.json();
+    expect([late.status, lateProblem.code]).toEqual([409, 'E_CONFLICT']);
+    expect(lateProblem.detail).toContain(`ended at ${ended.endedAt}`);
 
     expect((await fetch(`${s.url}v1/sessions/${session.id}`, { method: 'DELETE' })).status).toBe(204);
     expect((await fetch(`${s.url}v1/sessions/${session.id}`)).status).toBe(404);
+    const gone = await fetch(`${s.url}v1/sessions/${session.id}/aggregates`, json(batch('device-aaaa', at0 + 90_000, 1)));
+    expect([gone.status, (await gone.json()).code]).toEqual([404, 'E_NOT_FOUND']);
     const counts = s.db!.prepare('SELECT (SELECT COUNT(*) FROM devices) d, (SELECT COUNT(*) FROM group_samples) g, (SELECT COUNT(*) FROM track_samples) t, (SELECT COUNT(*) FROM notices) n').get();
     expect(counts).toEqual({ d: 0, g: 0, t: 0, n: 0 });
   });
