@@ -186,6 +186,40 @@ describe.skipIf(!HAS_FFMPEG || !HAS_MEDIA)('a real video job (ffmpeg + ../shared
       await s.close();
     }
   }, 600_000);
+
+  test.skipIf(!existsSync(VITE_NODE))('kill -9 during a real job (ffmpeg decoding): no ffmpeg left behind; after restart the job is resumed and done', async () => {
+    const dbFile = join(tmp(), 'real.db');
+    const first = await startServeChild([dbFile, 'real']);
+    const res = await fetch(`${first.url}v1/videos?fps=2`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
+    expect(res.status).toBe(202);
+    const { id } = await res.json();
+    const get = async (url: string): Promise<{ status: string; attempts: number; progress: { framesDone: number } }> => (await fetch(`${url}v1/videos/${id}`)).json();
+    for (let i = 0; i < 600 && (await get(first.url)).progress.framesDone === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(await get(first.url)).toMatchObject({ status: 'running' });
+    const ffmpegOf = (): string[] => (spawnSync('pgrep', ['-f', `${id}/input`], { encoding: 'utf8' }).stdout ?? '').split('\n').filter(Boolean);
+    expect(ffmpegOf().length).toBeGreaterThan(0); // the decoder is running
+    first.proc.kill('SIGKILL');
+    await new Promise((r) => first.proc.once('exit', r));
+    // Its decoder loses its reader and ends (no orphan keeps decoding).
+    for (let i = 0; i < 100 && ffmpegOf().length > 0; i++) await new Promise((r) => setTimeout(r, 100));
+    expect(ffmpegOf()).toEqual([]);
+
+    const second = await startServeChild([dbFile, 'real']);
+    try {
+      let job = await get(second.url);
+      for (let i = 0; i < 1200 && (job.status === 'queued' || job.status === 'running'); i++) {
+        await new Promise((r) => setTimeout(r, 250));
+        job = await get(second.url);
+      }
+      expect(job).toMatchObject({ status: 'done', attempts: 2 });
+      const lines = (await (await fetch(`${second.url}v1/videos/${id}/frames.jsonl`)).text()).trim().split('\n');
+      expect(JSON.parse(lines[0]!)).toHaveProperty('frameIndex', 0);
+      expect(new Set(lines.map((l) => JSON.parse(l).frameIndex)).size).toBe(lines.length); // no frame twice after the restart
+    } finally {
+      second.proc.kill('SIGTERM');
+      await new Promise((r) => second.proc.once('exit', r));
+    }
+  }, 600_000);
 });
 
 if (!HAS_FFMPEG) console.warn('skipped: the real video job needs Debian\'s ffmpeg on PATH');
