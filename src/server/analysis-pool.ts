@@ -39,18 +39,24 @@ export interface AnalysisPool {
 }
 
 /**
- * The compiled worker script: beside this module when running from `dist/`; from source (vitest, vite-node) the one
- * `npm run build` wrote into `dist/src/server/`. `null` when neither exists (the server then analyses on its main thread).
+ * A compiled worker script of this folder (`name`, e.g. `analysis-worker.js`): beside this module when running from
+ * `dist/`; from source (vitest, vite-node) the one `npm run build` wrote into `dist/src/server/`. `null` when neither
+ * exists (the server then works on its main thread).
  */
-export function analysisWorkerFile(): string | null {
-  const here = fileURLToPath(new URL('./analysis-worker.js', import.meta.url));
+export function compiledWorkerFile(name: string): string | null {
+  const here = fileURLToPath(new URL(`./${name}`, import.meta.url));
   if (existsSync(here)) return here;
   try {
-    const built = join(packageRoot(), 'dist', 'src', 'server', 'analysis-worker.js');
+    const built = join(packageRoot(), 'dist', 'src', 'server', name);
     return existsSync(built) ? built : null;
   } catch {
     return null;
   }
+}
+
+/** The compiled analysis worker (see {@link compiledWorkerFile}). */
+export function analysisWorkerFile(): string | null {
+  return compiledWorkerFile('analysis-worker.js');
 }
 
 function fromWorkerError(e: WorkerError): Error {

@@ -21,7 +21,7 @@ import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FerkitError } from '../core/errors.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
-import { analysisWorkerFile, createAnalysisPool, type AnalysisPool } from './analysis-pool.js';
+import { analysisWorkerFile, compiledWorkerFile, createAnalysisPool, type AnalysisPool } from './analysis-pool.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
 import { createEventHub, type EventHub } from './events.js';
 import { APP_HEADERS, isLoopbackHost } from './headers.js';
@@ -34,7 +34,7 @@ import { registerVideoRoutes } from './routes-videos.js';
 import { allowedHostNames, basicMatches, bearerMatches, capConnections, checkHost, type ConnectionStats } from './security.js';
 import { createSessionStore } from './sessions-store.js';
 import { registerStaticFiles } from './static-files.js';
-import { createVideoJobs, type VideoJobRunner, type VideoJobs } from './video-jobs.js';
+import { createVideoJobs, threadVideoRunner, type VideoJobRunner, type VideoJobs } from './video-jobs.js';
 
 /** Options of {@link startServer}. Every limit has a default; see docs/server.md. */
 export interface ServerOptions {
@@ -65,8 +65,9 @@ export interface ServerOptions {
   /** Analyses that run at once. Default: the number of CPU cores (`os.availableParallelism()`). */
   workers?: number;
   /**
-   * Run analyses in a pool of `workers` worker threads (default true when the compiled worker script is found, see
-   * `analysisWorkerFile`; ignored with `createAnalyzer`). false: on the main thread, one after another.
+   * Run analyses in a pool of `workers` worker threads, and each video job in a thread of its own (default true when
+   * the compiled worker scripts are found, see `compiledWorkerFile`; ignored with `createAnalyzer` / `videoRunner`).
+   * false: on the main thread.
    */
   analysisThreads?: boolean;
   /** ONNX Runtime threads per analysis. Default 1 (parallelism comes from `workers`; more threads per run oversubscribe the cores). */
@@ -182,6 +183,14 @@ function addRawBodies(doc: OpenApiDoc): OpenApiDoc {
     };
   }
   return doc;
+}
+
+/** The video runner in worker threads, or `undefined` (jobs on the main thread) when off or not compiled. */
+function videoRunnerInThreads(on: boolean, log: FastifyInstance['log']): VideoJobRunner | undefined {
+  if (!on) return undefined;
+  const file = compiledWorkerFile('video-worker.js');
+  if (!file) log.warn('the compiled video worker was not found (npm run build): video jobs run on the main thread');
+  return file ? threadVideoRunner(file) : undefined;
 }
 
 /**
@@ -331,7 +340,7 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       hub = createEventHub();
       jobs = await createVideoJobs({
         db, dataDir, workers: Math.floor(positive('videoWorkers', options.videoWorkers, 1)), maxBytes: maxVideoBytes,
-        runner: options.videoRunner, log: app.log,
+        runner: options.videoRunner ?? videoRunnerInThreads(options.analysisThreads !== false, app.log), log: app.log,
       });
 
       app.addSchema(PROBLEM_SCHEMA);

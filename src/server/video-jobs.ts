@@ -14,11 +14,14 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
+import { Worker } from 'node:worker_threads';
 import type { FastifyBaseLogger } from 'fastify';
+import { FerkitError, type FerkitErrorCode } from '../core/errors.js';
 import type { LabelSetId } from '../core/labels.js';
 import type { Db } from './db.js';
 import { HttpProblem, formatBytes } from './problem.js';
 import { guardStorage, isStorageError } from './sessions-store.js';
+import type { VideoWorkerData, VideoWorkerMessage } from './video-worker.js';
 
 /** A job starts at most this many times (a crash during the last start marks it failed). */
 export const MAX_ATTEMPTS = 3;
@@ -90,7 +93,8 @@ type Row = {
   attempts: number; frames_done: number; frames_expected: number | null; error_code: string | null; error_message: string | null;
 };
 
-const defaultRunner: VideoJobRunner = async (input, outDir, options, hooks) => {
+/** Runs a job on the calling thread with `analyzeVideoFile` (the runner without threads; `video-worker.ts` calls it too). */
+export const runVideoJob: VideoJobRunner = async (input, outDir, options, hooks) => {
   const { analyzeVideoFile } = await import('../node/index.js');
   let frames = 0;
   const result = await analyzeVideoFile(input, {
@@ -106,10 +110,40 @@ const defaultRunner: VideoJobRunner = async (input, outDir, options, hooks) => {
   return result.complete ? 'done' : 'stopped';
 };
 
+/**
+ * A runner that runs each job in its own worker thread (`video-worker.ts`, compiled: `file`), so that the frames'
+ * ONNX Runtime runs do not stop the server's event loop. A graceful stop reaches the thread through a shared flag;
+ * the job's errors keep their `E_*` code; a thread that dies fails the job with `E_INFERENCE`.
+ */
+export function threadVideoRunner(file: string): VideoJobRunner {
+  return (input, outDir, options, hooks) => new Promise((resolve, reject) => {
+    const stop = new SharedArrayBuffer(4);
+    const flag = new Int32Array(stop);
+    const worker = new Worker(file, { workerData: { input, outDir, options, stop } satisfies VideoWorkerData });
+    const poll = setInterval(() => { if (hooks.shouldStop()) Atomics.store(flag, 0, 1); }, 100);
+    let settled = false;
+    const settle = (f: () => void): void => {
+      if (settled) return;
+      settled = true;
+      clearInterval(poll);
+      f();
+      void worker.terminate();
+    };
+    worker.on('message', (m: VideoWorkerMessage) => {
+      if (m.type === 'start') hooks.onStart(m.expected);
+      else if (m.type === 'frame') hooks.onFrame(m.done);
+      else if (m.type === 'end') settle(() => resolve(m.outcome));
+      else settle(() => reject(m.error.code ? new FerkitError(m.error.code as FerkitErrorCode, m.error.message) : new Error(m.error.message)));
+    });
+    worker.on('error', (err) => settle(() => reject(new FerkitError('E_INFERENCE', `the video thread failed: ${err.message}`))));
+    worker.on('exit', (code) => settle(() => reject(new FerkitError('E_INFERENCE', `the video thread stopped (exit code ${code}) before the job ended`))));
+  });
+}
+
 /** See {@link VideoJobs}. */
 export async function createVideoJobs(options: VideoJobsOptions): Promise<VideoJobs> {
   const { db } = options;
-  const runner = options.runner ?? defaultRunner;
+  const runner = options.runner ?? runVideoJob;
   const temp = options.dataDir === null;
   const dataDir = options.dataDir ?? await mkdtemp(join(tmpdir(), 'ferkit-videos-'));
   await mkdir(dataDir, { recursive: true });

@@ -187,6 +187,49 @@ describe.skipIf(!HAS_FFMPEG || !HAS_MEDIA)('a real video job (ffmpeg + ../shared
     }
   }, 600_000);
 
+  test('a corrupt video fails in its thread with the error code, and the server answers meanwhile', async () => {
+    const s = await startServer({ root: null, port: 0, warmUp: false, rateLimitPerMinute: 0 });
+    try {
+      const cut = new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4')).subarray(0, 4000));
+      const { id } = await (await fetch(`${s.url}v1/videos`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: cut })).json();
+      let job: { status: string; error: { code: string; message: string } | null } = { status: 'queued', error: null };
+      for (let i = 0; i < 600 && (job.status === 'queued' || job.status === 'running'); i++) {
+        expect((await fetch(`${s.url}healthz`)).status).toBe(200);
+        await new Promise((r) => setTimeout(r, 100));
+        job = await (await fetch(`${s.url}v1/videos/${id}`)).json();
+      }
+      expect(job.status).toBe('failed');
+      expect(job.error!.code).toMatch(/^E_[A-Z_]+$/);
+      expect(job.error!.code).not.toBe('E_INFERENCE'); // the job's own error, not a dead thread
+      expect(job.error!.message.length).toBeGreaterThan(10);
+    } finally {
+      await s.close();
+    }
+  }, 120_000);
+
+  test('a graceful stop reaches the job\'s thread: the real job ends early and is queued again, not failed', async () => {
+    const dbFile = join(tmp(), 'graceful.db');
+    const s = await startServer({ root: null, port: 0, db: dbFile, warmUp: false, rateLimitPerMinute: 0 });
+    let id = '';
+    try {
+      const res = await fetch(`${s.url}v1/videos?fps=2`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
+      id = (await res.json()).id;
+      for (let i = 0; i < 600; i++) {
+        const j = await (await fetch(`${s.url}v1/videos/${id}`)).json();
+        if (j.status === 'running' && j.progress.framesDone > 0) break;
+        await new Promise((r) => setTimeout(r, 100));
+      }
+    } finally {
+      await s.close();
+    }
+    const db = openDatabase(dbFile);
+    try {
+      expect(db.prepare('SELECT status, error_code FROM video_jobs WHERE id = ?').get(id)).toEqual({ status: 'queued', error_code: null });
+    } finally {
+      db.close();
+    }
+  }, 120_000);
+
   test.skipIf(!existsSync(VITE_NODE))('kill -9 during a real job (ffmpeg decoding): no ffmpeg left behind; after restart the job is resumed and done', async () => {
     const dbFile = join(tmp(), 'real.db');
     const first = await startServeChild([dbFile, 'real']);
