@@ -6,11 +6,10 @@
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier, type ExpressionClassifier } from '../core/classifier/expression.js';
 import { createFaceDetector, type FaceDetector, type FaceDetectorOptions } from '../core/detector/index.js';
 import { FerkitError } from '../core/errors.js';
-import type { LabelSetId } from '../core/labels.js';
+import type { Expression, LabelSetId } from '../core/labels.js';
 import { createPipeline, type Pipeline } from '../core/analyzer.js';
 import { explainCrop, explanationCrop, explanationRgba } from '../core/explain.js';
 import type { FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
-import type { FaceExplanationImage } from './protocol.js';
 import type { VideoAnalyzer } from '../core/video.js';
 import { createLiveAnalyzer, type LiveFrame, type LiveOptions } from './live.js';
 import { fetchClassifier, fetchDetectorModels, fetchManifest, type LoadStep, type ModelLoadEvent, type ModelManifest } from './models.js';
@@ -32,7 +31,7 @@ export interface WebAnalyzerOptions {
   liveDetector?: FaceDetectorOptions;
   /** Detector for photos. Default `{ model: 'auto' }` (front for small images, back + tiles for large ones). */
   photoDetector?: FaceDetectorOptions;
-  /** Tracking and smoothing of webcam frames (`createVideoAnalyzer` options; default half-life 400 ms, hysteresis on). */
+  /** Tracking and smoothing of webcam frames (`createVideoAnalyzer` options; defaults: `DEFAULT_SMOOTHING` in core). */
   live?: LiveOptions;
   onProgress?: (event: ModelLoadEvent) => void;
 }
@@ -44,7 +43,26 @@ export interface WebAnalyzerInfo extends Omit<OrtWebInfo, 'sessionOptions'> {
   loadMs: number;
 }
 
-/** A camera frame's time per stage, ms (see {@link WorkerFrameTimings}'s `stages`). */
+/**
+ * An occlusion explanation of one face (`explainCrop` in core), painted for a canvas: `rgba` is `px × px × 4` bytes
+ * (the classifier's gray crop enlarged, heat colour over it; see `explanationRgba`).
+ */
+export interface FaceExplanationImage {
+  label: Expression;
+  /** The label's probability on the unoccluded crop, in [0, 1]. */
+  probability: number;
+  /** The probability drop that full heat stands for. */
+  scale: number;
+  /** Largest drop caused by one patch. */
+  maxDrop: number;
+  /** Crops classified, and the time it took (ms). */
+  runs: number;
+  ms: number;
+  px: number;
+  rgba: Uint8ClampedArray;
+}
+
+/** A camera frame's time per stage, ms (`stages` of the worker protocol's frame timings). */
 export interface FrameStages { detect: number; crop: number; classifier: number; track: number }
 
 /** A loaded browser analyzer. Calls are queued per model, so they may be issued without waiting. */

@@ -2,10 +2,9 @@
  * Messages between the page and the analyzer worker ({@link serveAnalyzer} / {@link connectAnalyzer}).
  * Frames and photos travel as transferred `ImageBitmap`s (or `VideoFrame`s); results as plain data.
  */
-import type { Expression } from '../core/labels.js';
 import type { FaceDetection, ImageAnalysis } from '../core/types.js';
 import type { VideoSummary } from '../core/video.js';
-import type { WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
+import type { FaceExplanationImage, WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
 
@@ -40,25 +39,6 @@ export interface WorkerFrameTimings {
    * the page's): when the message arrived, when its work started (after earlier frames), and when the answer was posted.
    */
   clock?: { receivedAt: number; startedAt: number; repliedAt: number };
-}
-
-/**
- * An occlusion explanation of one face (`explainCrop` in core), painted for a canvas: `rgba` is `px × px × 4` bytes
- * (the classifier's gray crop enlarged, heat colour over it; see `explanationRgba`).
- */
-export interface FaceExplanationImage {
-  label: Expression;
-  /** The label's probability on the unoccluded crop, in [0, 1]. */
-  probability: number;
-  /** The probability drop that full heat stands for. */
-  scale: number;
-  /** Largest drop caused by one patch. */
-  maxDrop: number;
-  /** Crops classified, and the time it took (ms). */
-  runs: number;
-  ms: number;
-  px: number;
-  rgba: Uint8ClampedArray;
 }
 
 /** Worker → page. */

@@ -2,13 +2,12 @@
  * The page side of the analyzer worker: promise-returning calls over `postMessage`, frames transferred (not copied).
  */
 import { FerkitError, type FerkitErrorCode } from '../core/errors.js';
-import type { ImageAnalysis } from '../core/types.js';
-import type { WebAnalyzerInfo } from './analyzer.js';
+import type { FaceDetection, ImageAnalysis } from '../core/types.js';
+import type { VideoSummary } from '../core/video.js';
+import type { FaceExplanationImage, WebAnalyzerInfo } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
-import type { FaceDetection } from '../core/types.js';
-import type { VideoSummary } from '../core/video.js';
-import type { FaceExplanationImage, WorkerAnalyzerOptions, WorkerFrameTimings, WorkerRequest, WorkerResponse } from './protocol.js';
+import type { WorkerAnalyzerOptions, WorkerFrameTimings, WorkerRequest, WorkerResponse } from './protocol.js';
 
 /** The part of `Worker` used here. */
 export interface WorkerLike {

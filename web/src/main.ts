@@ -5,7 +5,7 @@
  */
 import './style.css';
 import {
-  BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, FerkitError, WEB_BACKENDS,
+  BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
   type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
 } from 'ferkit/web';
 import { ValenceChart } from './charts.js';
@@ -396,7 +396,13 @@ function wireControls(s: AppState): void {
     redrawOverlay(s);
   });
   video.classList.toggle('mirror', mirrorBox.checked);
-  byId<HTMLSelectElement>('sel-halflife').addEventListener('change', (e) => {
+  // The select starts at the library's default half-life (DEFAULT_SMOOTHING, from the temporal benchmark).
+  const halfLife = byId<HTMLSelectElement>('sel-halflife');
+  const dflt = String(DEFAULT_SMOOTHING.halfLifeMs);
+  if (![...halfLife.options].some((o) => o.value === dflt)) halfLife.add(new Option(`${DEFAULT_SMOOTHING.halfLifeMs / 1000} s`, dflt));
+  halfLife.value = dflt;
+  for (const o of halfLife.options) if (o.value === dflt) o.textContent = `${o.textContent!.replace(/ \(default\)$/, '')} (default)`;
+  halfLife.addEventListener('change', (e) => {
     const halfLifeMs = Number((e.target as HTMLSelectElement).value);
     void s.analyzer?.setLiveOptions({ smoothing: { halfLifeMs } }).then(() => s.views.timeline.clear());
   });
