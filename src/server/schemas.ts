@@ -4,6 +4,7 @@
  */
 import { LABEL_SET_IDS, EXPRESSIONS } from '../core/labels.js';
 import { BUNDLED_CLASSIFIERS } from '../core/classifier/expression.js';
+import { QUALITY_REASONS } from '../core/types.js';
 
 const num = { type: 'number' } as const;
 const box = { type: 'object', properties: { x: num, y: num, width: num, height: num }, required: ['x', 'y', 'width', 'height'] } as const;
@@ -25,7 +26,23 @@ export const FACE_SCHEMA = {
     probabilities,
     label: { type: 'string', enum: [...EXPRESSIONS] },
     labelScore: num,
-    valence: { type: 'string', enum: ['positive', 'neutral', 'negative'] },
+    valence: { type: 'string', enum: ['positive', 'neutral', 'negative'], description: 'Category of valenceScore (docs/valence.md).' },
+    valenceScore: { type: 'number', minimum: -1, maximum: 1, description: 'Expected valence Σ p_c · v_c (docs/valence.md).' },
+    quality: {
+      type: 'object', additionalProperties: true, required: ['status', 'reasons', 'signals'],
+      description: 'The quality gate: uncertain when a signal is past its threshold (docs/quality.md).',
+      properties: {
+        status: { type: 'string', enum: ['ok', 'uncertain'] },
+        reasons: { type: 'array', items: { type: 'string', enum: [...QUALITY_REASONS] } },
+        signals: {
+          type: 'object', additionalProperties: true,
+          properties: {
+            faceSizePx: num, sharpness: num, yawDeg: { type: ['number', 'null'] }, rollDeg: { type: ['number', 'null'] },
+            detectionScore: { type: ['number', 'null'] }, top1: num, margin: num, entropy: num,
+          },
+        },
+      },
+    },
     projected: {
       type: 'object', additionalProperties: true,
       properties: { labelSet: { type: 'string' }, label: { type: 'string' }, score: num, probabilities: { type: 'object', additionalProperties: num } },
