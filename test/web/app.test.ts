@@ -133,6 +133,19 @@ describe.skipIf(skip !== null)('web app in Chromium with a fake camera', () => {
         await r.close();
       }
     }
+    // models that cannot be fetched: a plain error, and photos (queued or added later) fail with E_MODEL_LOAD, not silently
+    const broken = await openApp(null, '', {
+      noCamera: true,
+      beforeGoto: async (c) => { await c.route(/models\/manifest\.json$/, (route) => route.fulfill({ status: 404, body: 'gone' })); },
+    });
+    try {
+      await broken.page.click('[data-tab=photos]');
+      await broken.page.setInputFiles('#file-input', [join(MEDIA, 'justin.jpg')]);
+      await expect.poll(() => broken.page.textContent('#banner'), { timeout: 30_000 }).toMatch(/The models could not be loaded \(E_MODEL_LOAD\)/);
+      await expect.poll(() => broken.page.textContent('#photo-body'), { timeout: 30_000 }).toMatch(/E_MODEL_LOAD: the models could not be loaded/);
+    } finally {
+      await broken.close();
+    }
     const r = await openApp(null, '', { noCamera: true, initScript: 'delete globalThis.OffscreenCanvas' });
     try {
       await expect.poll(() => r.page.textContent('#banner'), { timeout: 30_000 }).toMatch(/This browser cannot run ferkit: OffscreenCanvas is not available/);
