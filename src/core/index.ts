@@ -21,3 +21,4 @@ export * from './tracker.js';
 export * from './smoothing.js';
 export * from './video.js';
 export * from './explain.js';
+export * from './baseline.js';
