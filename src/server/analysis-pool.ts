@@ -77,6 +77,8 @@ export interface AnalysisPoolOptions {
    * thread, unlike a promise, can be stopped). Default: none.
    */
   stopAfterMs?: number;
+  /** Called when a thread is replaced, with why it ended (for the server log). */
+  onReplace?: (why: string) => void;
 }
 
 /**
@@ -115,6 +117,7 @@ export function createAnalysisPool(size: number, file: string, options: Analysis
       fail(`exit code ${code}`);
       if (!closed && slots[index] === slot) { // replace it; models load again on first use
         replaced++;
+        options.onReplace?.(slot.stopReason ?? `analysis thread ${index} exited with code ${code}`);
         spawn(index);
       }
     });

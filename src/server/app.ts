@@ -328,7 +328,10 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
       if (!createAnalyzer && options.analysisThreads !== false) {
         const file = analysisWorkerFile();
         if (file) {
-          pool = createAnalysisPool(workers, file, { stopAfterMs: options.stopAnalysisAfterMs ?? analyzeTimeoutMs + 10_000 });
+          pool = createAnalysisPool(workers, file, {
+            stopAfterMs: options.stopAnalysisAfterMs ?? analyzeTimeoutMs + 10_000,
+            onReplace: (why) => app.log.warn(`${why}; a new analysis thread replaces it`),
+          });
           createAnalyzer = pool.factory;
         } else {
           app.log.warn('the compiled analysis worker was not found (npm run build): analyses run on the main thread, one at a time');
@@ -426,14 +429,23 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
     throw err;
   }
 
+  let closing: Promise<void> | null = null;
   if (api && options.warmUp !== false && inference) {
-    inference.warmUp().catch((err: Error) => app.log.error({ err }, `models failed to load: ${err.message}`));
+    // A failed load (e.g. an analysis thread that died while loading) is tried again a few times, so that /readyz does
+    // not stay 503 for good after one transient failure; a request would also load the models on demand.
+    const inf = inference;
+    const warm = (attempt: number): void => {
+      inf.warmUp().catch((err: Error) => {
+        app.log.error({ err }, `models failed to load (attempt ${attempt}): ${err.message}`);
+        if (attempt < 5 && closing === null) setTimeout(() => warm(attempt + 1), 2000 * attempt).unref();
+      });
+    };
+    warm(1);
   }
   jobs?.start();
 
   const addr = app.server.address() as AddressInfo;
   const shownHost = addr.family === 'IPv6' ? `[${addr.address}]` : addr.address;
-  let closing: Promise<void> | null = null;
   return {
     url: `http://${shownHost}:${addr.port}/`,
     port: addr.port,
