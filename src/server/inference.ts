@@ -45,6 +45,8 @@ export interface InferenceOptions {
    * (measured on 2 cores with one busy: 40 ms per 640×480 request with ORT's default threads, 13 ms with 1).
    */
   threadsPerAnalysis?: number;
+  /** Classifier when a request names none (a bundled id). Default: the library's default (`ferkit-resnet-s`). */
+  defaultModel?: string;
 }
 
 /** Where the time of one analysis went, ms (for the `Server-Timing` header). */
@@ -85,11 +87,12 @@ export function createInference(options: InferenceOptions): Inference {
     if (entry.retired && entry.inFlight === 0) entry.analyzer.then((a) => a.dispose(), () => undefined).catch(() => undefined);
   };
   const acquire = (o: AnalyzeRequestOptions): Entry => {
+    const model = o.model ?? options.defaultModel;
     const detector: NonNullable<AnalyzerOptions['detector']> = {};
     if (o.minFace !== undefined) detector.minFacePx = o.minFace;
     if (o.minScore !== undefined) detector.minScore = o.minScore;
     const analyzerOptions: AnalyzerOptions = {
-      detector, labels: o.labels ?? '7', maxPixels: options.maxPixels, threads, ...(o.model ? { classifier: { model: o.model } } : {}),
+      detector, labels: o.labels ?? '7', maxPixels: options.maxPixels, threads, ...(model ? { classifier: { model } } : {}),
     };
     const key = JSON.stringify(analyzerOptions);
     let entry = entries.get(key);

@@ -241,6 +241,26 @@ describe('POST /v1/analyze with the real models', () => {
   });
 });
 
+describe('default model (fake analyzers)', () => {
+  test('--model / defaultModel picks the classifier of requests that name none; a request\'s model= wins', async () => {
+    const seen: (string | undefined)[] = [];
+    const base = fakeAnalyzers();
+    const spy: typeof base = Object.assign(async (o: Parameters<typeof base>[0]) => {
+      seen.push(o.classifier?.model);
+      return base(o);
+    }, { maxConcurrent: 0, calls: 0 });
+    const s = await startServer({ root: null, port: 0, warmUp: false, createAnalyzer: spy, defaultModel: 'ferkit-lite', rateLimitPerMinute: 0 });
+    try {
+      const post = (q: string): Promise<Response> => fetch(`${s.url}v1/analyze${q}`, { method: 'POST', headers: { 'content-type': 'image/jpeg' }, body: new Uint8Array([0xff, 0xd8, 0xff]) });
+      expect((await post('')).status).toBe(200);
+      expect((await post('?model=ferkit-resnet-s')).status).toBe(200);
+      expect(seen).toEqual(['ferkit-lite', 'ferkit-resnet-s']);
+    } finally {
+      await s.close();
+    }
+  });
+});
+
 describe('backpressure and time limits (fake analyzers)', () => {
   test('workers=1, queue=2: at most one analysis at a time, 3 answered, the rest 503 E_BUSY with Retry-After', async () => {
     const fake = fakeAnalyzers(300);
