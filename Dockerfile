@@ -7,6 +7,8 @@
 # Inside the container the server listens on 0.0.0.0, so a token is required (FERKIT_TOKEN, 16+ characters):
 # API clients send "Authorization: Bearer <token>". Sessions and video jobs are kept in /data (a volume).
 # A .dockerignore with node_modules, dist, .git, training/runs and results keeps the build context small.
+# Analyses run in --workers threads (default: the CPUs Node sees, i.e. the host's unless --cpuset-cpus limits them);
+# under a --cpus quota pass --workers to match it, e.g. `docker run … ferkit --host 0.0.0.0 --db /data/ferkit.db --workers 2`.
 
 # ---- build: compile TypeScript, build the web app, then drop the dev dependencies --------------------------------
 FROM node:20-bookworm-slim AS build
