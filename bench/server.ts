@@ -5,7 +5,8 @@
  *    concurrency 1, 8 and 64: requests/s, p50/p99 latency, non-2xx answers split into 503 (backpressure, expected
  *    at 64) and other errors.
  * 2. Session ingest: N simulated devices (default 200) each posting one per-second aggregate for S seconds
- *    (default 60): rows written, p50/p99 latency, rows acknowledged but missing from SQLite afterwards (must be 0).
+ *    (default 60), with one live dashboard following the session: rows written, p50/p99 latency, rows acknowledged
+ *    but missing from SQLite afterwards (must be 0), batches the dashboard received.
  *
  * 0. Profile first: `--profile 100` sequential requests (after 10 unmeasured), reading the server's `Server-Timing`
  *    header (queue, decode, detect, classify) beside the latency the client measured; the rest is HTTP + JSON; and the
@@ -185,8 +186,26 @@ function percentile(sorted: number[], p: number): number {
 }
 
 /** N devices × S seconds of per-second aggregates; returns latency figures and the acknowledged keys. */
-async function ingest(url: string, devices: number, seconds: number): Promise<{ acked: Set<string>; latencies: number[]; failures: Record<string, number> }> {
+async function ingest(url: string, devices: number, seconds: number): Promise<{ acked: Set<string>; latencies: number[]; failures: Record<string, number>; dashboardEvents: number }> {
   const s = await (await fetch(`${url}v1/sessions`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ name: 'bench' }) })).json() as { id: string };
+  // A teacher's dashboard follows the session live (Server-Sent Events): count the batches it receives.
+  const dashboard = new AbortController();
+  let dashboardEvents = 0;
+  let subscribed: () => void = () => undefined;
+  const hello = new Promise<void>((ok) => { subscribed = ok; });
+  const follow = (async () => {
+    const res = await fetch(`${url}v1/sessions/${s.id}/events`, { signal: dashboard.signal });
+    const decoder = new TextDecoder();
+    let buf = '';
+    for await (const chunk of res.body as AsyncIterable<Uint8Array>) {
+      subscribed(); // the server sends its hello once the stream is registered
+      buf += decoder.decode(chunk, { stream: true });
+      const parts = buf.split('\n\n');
+      buf = parts.pop()!;
+      dashboardEvents += parts.filter((p) => p.startsWith('event: aggregates')).length;
+    }
+  })().catch(() => undefined);
+  await Promise.race([hello, new Promise((r) => setTimeout(r, 5000))]);
   const acked = new Set<string>();
   const latencies: number[] = [];
   const failures: Record<string, number> = {};
@@ -218,8 +237,11 @@ async function ingest(url: string, devices: number, seconds: number): Promise<{ 
     }
   };
   await Promise.all(Array.from({ length: devices }, (_, d) => device(d)));
+  await new Promise((r) => setTimeout(r, 1000)); // the last events in flight
+  dashboard.abort();
+  await follow;
   latencies.sort((a, b) => a - b);
-  return { acked, latencies, failures };
+  return { acked, latencies, failures, dashboardEvents };
 }
 
 async function main(): Promise<void> {
@@ -290,10 +312,10 @@ async function main(): Promise<void> {
       devices: args.devices, seconds: args.ingestSeconds, posted: args.devices * args.ingestSeconds, acknowledged: ing.acked.size,
       groupRowsWritten: present.size, trackRowsWritten: trackRows, lostAcknowledgedRows: lost,
       latencyMs: { p50: percentile(ing.latencies, 50), p99: percentile(ing.latencies, 99), max: ing.latencies.at(-1) ?? NaN }, failures: ing.failures,
-      serverCpuMsPerBatch: ingestCpuPerRow, loadavg1Before: loadBefore, loadavg1After: load1(),
+      dashboardEventsReceived: ing.dashboardEvents, serverCpuMsPerBatch: ingestCpuPerRow, loadavg1Before: loadBefore, loadavg1After: load1(),
     };
     console.log(`ingest: ${args.devices} devices × ${args.ingestSeconds} s: ${ing.acked.size} acknowledged, ${present.size} group rows + ${trackRows} track rows written, `
-      + `${lost} acknowledged rows lost, p50 ${percentile(ing.latencies, 50).toFixed(1)} ms, p99 ${percentile(ing.latencies, 99).toFixed(1)} ms, failures ${JSON.stringify(ing.failures)}, server CPU ${ingestCpuPerRow} ms per batch; load ${loadBefore} → ${load1()}`);
+      + `${lost} acknowledged rows lost, p50 ${percentile(ing.latencies, 50).toFixed(1)} ms, p99 ${percentile(ing.latencies, 99).toFixed(1)} ms, failures ${JSON.stringify(ing.failures)}, live dashboard got ${ing.dashboardEvents} batches, server CPU ${ingestCpuPerRow} ms per batch; load ${loadBefore} → ${load1()}`);
   } finally {
     if (proc.exitCode === null) proc.kill('SIGTERM');
     results.loadavgAfter = load1();
