@@ -9,7 +9,7 @@
  * machine and the date), which `ferkit models` shows; the card's sha256 is of the `.onnx`, so it stays valid.
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
-import { cpus } from 'node:os';
+import { cpus, loadavg } from 'node:os';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -52,6 +52,8 @@ for (const f of files) {
     const json = JSON.parse(readFileSync(cardPath, 'utf8')) as Record<string, unknown>;
     json.speed = { facesPerSecond: fps64, batch: 64, facesPerSecondBatch1: fps1, runtime: `onnxruntime-node ${ort.env.versions?.common ?? ''}`.trim(),
       machine: `${cpus().length} CPU cores (${cpus()[0]?.model ?? 'unknown'})`, measuredAt: new Date().toISOString().slice(0, 10),
+      // other work on the machine lowers these figures: a 1-minute load average above ~0.5 means they are not quiet-machine figures
+      loadAverage1m: Math.round(loadavg()[0]! * 100) / 100,
       command: 'npm run bench:models -- --write-cards' };
     writeFileSync(`${cardPath}.tmp`, JSON.stringify(json, null, 2) + '\n');
     renameSync(`${cardPath}.tmp`, cardPath);
