@@ -23,7 +23,8 @@ export interface TrackerOptions {
   maxAgeMs?: number;
   /**
    * Velocity gain β of the alpha-beta filter, in [0, 1]: 0 = no motion model (predict the last box). Default 0.5.
-   * (A track's second detection sets its velocity outright; β applies from the third.)
+   * (A track's velocity is set outright by the first detection at least `MIN_MOTION_DT_MS` after the previous one;
+   * β applies from then on; closer detections update the position only.)
    */
   velocityGain?: number;
   /**
@@ -73,7 +74,17 @@ export function boxIou(a: Box, b: Box): number {
 
 const toBox = (m: Pick<Motion, 'cx' | 'cy' | 'w' | 'h'>): Box => ({ x: m.cx - m.w / 2, y: m.cy - m.h / 2, width: m.w, height: m.h });
 
-interface TrackState<T> { id: number; m: Motion; last: T; firstSeenMs: number; lastDetectedMs: number; hits: number }
+interface TrackState<T> {
+  id: number; m: Motion; last: T; firstSeenMs: number; lastDetectedMs: number; hits: number;
+  /** Whether a velocity was measured yet (from two detections at least MIN_MOTION_DT_MS apart). */
+  moving: boolean;
+}
+
+/**
+ * Detections closer in time than this (ms) update a track's position but not its velocity: their difference is box
+ * noise, not motion (two frames sent back to back under load gave 3 px / 2 ms = 1,500 px/s and a lost track).
+ */
+export const MIN_MOTION_DT_MS = 20;
 
 /**
  * Tracks boxes over time. Feed it every detector run with {@link update}; ask {@link predict} for the boxes between
@@ -198,7 +209,7 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       const meas = { cx: b.x + b.width / 2, cy: b.y + b.height / 2, w: b.width, h: b.height };
       if (ti === -1) {
         const t: TrackState<T> = {
-          id: this.nextId++, m: { ...meas, vx: 0, vy: 0, vw: 0, vh: 0 }, last: d, firstSeenMs: tMs, lastDetectedMs: tMs, hits: 1,
+          id: this.nextId++, m: { ...meas, vx: 0, vy: 0, vw: 0, vh: 0 }, last: d, firstSeenMs: tMs, lastDetectedMs: tMs, hits: 1, moving: false,
         };
         starts.push(t);
         assigned.push({ trackId: t.id, detection: d, isNew: true });
@@ -208,8 +219,10 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       const p = predicted[ti]!;
       const dt = tMs - t.lastDetectedMs;
       const r = { cx: meas.cx - p.cx, cy: meas.cy - p.cy, w: meas.w - p.w, h: meas.h - p.h };
-      // The second detection sets the velocity outright (the first gave no motion to go by); later ones correct it by β.
-      const k = dt > 0 ? (t.hits === 1 ? 1 : velocityGain) / dt : 0;
+      // The first detection far enough in time from the previous one sets the velocity outright (there was no motion to
+      // go by); later ones correct it by β. Detections under MIN_MOTION_DT_MS apart leave the velocity alone.
+      const k = dt >= MIN_MOTION_DT_MS ? (t.moving ? velocityGain : 1) / dt : 0;
+      if (dt >= MIN_MOTION_DT_MS) t.moving = true;
       t.m = {
         cx: p.cx + positionGain * r.cx, cy: p.cy + positionGain * r.cy, w: p.w + positionGain * r.w, h: p.h + positionGain * r.h,
         vx: p.vx + k * r.cx, vy: p.vy + k * r.cy, vw: p.vw + k * r.w, vh: p.vh + k * r.h,

@@ -73,6 +73,17 @@ describe('FaceTracker', () => {
     expect(later.assigned[0]).toMatchObject({ trackId: 2, isNew: true });
   });
 
+  test('two detections a few ms apart (frames sent back to back) set no velocity: box noise is not motion', () => {
+    const tracker = new FaceTracker();
+    tracker.update([box(100, 100)], 0);
+    tracker.update([box(103, 101)], 2); // 3 px in 2 ms would be 1,500 px/s
+    expect(tracker.tracks[0]!.velocity.x).toBe(0);
+    // the next detection 200 ms later still matches the same track and now sets the velocity
+    const { assigned } = tracker.update([box(104, 100)], 202);
+    expect(assigned[0]!.isNew).toBe(false);
+    expect(tracker.tracks[0]!.velocity.x).toBeCloseTo(1 / 200, 3);
+  });
+
   test('predict extrapolates a constant velocity', () => {
     const tracker = new FaceTracker();
     for (let i = 0; i < 20; i++) tracker.update([box(10 + 4 * i, 200 - 2 * i)], i * 40);
