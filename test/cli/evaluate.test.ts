@@ -165,7 +165,9 @@ describe.skipIf(!HAS_FER2013)('ferkit evaluate on real FER2013 faces', () => {
     await writeFile(p('calibrated.card.json'), JSON.stringify({ ...card, calibration: {
       method: 'temperature-scaling', temperature: 2, fittedOn: 'test', n: 1, heldOut: true, nll: { before: 1, after: 1 }, ece: { before: 0, after: 0 },
     } }));
-    const plain = json(await cli(p('kaggle'), '--json', '-q', '--model', 'ferkit-lite'));
+    await copyFile(join(root, 'ferkit-lite.onnx'), p('raw.onnx'));
+    await writeFile(p('raw.card.json'), JSON.stringify({ ...card, calibration: undefined }));
+    const plain = json(await cli(p('kaggle'), '--json', '-q', '--model', p('raw.onnx')));
     const calibrated = json(await cli(p('kaggle'), '--json', '-q', '--model', p('calibrated.onnx')));
     expect(plain.rawCalibration).toBeNull();
     expect(calibrated.accuracy).toBe(plain.accuracy);
