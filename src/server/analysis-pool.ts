@@ -34,7 +34,7 @@ export interface AnalysisPool {
   stats(): { threads: number; busy: number; replaced: number };
   /** The threads (for tests and diagnostics; a dead one is replaced, so call again after a failure). */
   threads(): readonly Worker[];
-  /** Stops every thread; analyses in progress reject with `E_INFERENCE`. */
+  /** Waits for the messages in flight (at most 10 s), then stops every thread; later calls reject with `E_INFERENCE`. */
   close(): Promise<void>;
 }
 
@@ -166,6 +166,10 @@ export function createAnalysisPool(size: number, file: string, options: Analysis
     threads: () => slots.map((s) => s.worker),
     async close() {
       closed = true;
+      // Stopping a thread in the middle of an ONNX Runtime run can abort the whole process (a native exception during
+      // teardown): wait for the messages in flight first, for at most 10 s.
+      const until = Date.now() + 10_000;
+      while (slots.some((s) => s.pending.size > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       await Promise.all(slots.map((s) => s.worker.terminate()));
     },
   };

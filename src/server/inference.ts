@@ -63,7 +63,7 @@ export interface Inference {
   warmUp(): Promise<void>;
   readonly loaded: boolean;
   stats(): LimiterStats;
-  /** Waits for running analyses and releases every ONNX session. */
+  /** Waits for running analyses (at most the time limit) and releases every ONNX session. */
   dispose(): Promise<void>;
 }
 
@@ -144,7 +144,11 @@ export function createInference(options: InferenceOptions): Inference {
     },
     stats: () => limiter.stats(),
     async dispose() {
+      // Analyses whose clients went away (or timed out) may still run: let them end first (at most the time limit),
+      // so that no session is released, and no analysis thread stopped, in the middle of a run.
       const all = [...entries.values()];
+      const until = Date.now() + options.timeoutMs + 1000;
+      while (all.some((e) => e.inFlight > 0) && Date.now() < until) await new Promise((r) => setTimeout(r, 20));
       entries.clear();
       await Promise.all(all.map((e) => e.analyzer.then((a) => a.dispose(), () => undefined)));
     },
