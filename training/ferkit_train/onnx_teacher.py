@@ -4,7 +4,7 @@ training checkpoint is gone (``--teacher ../models/ferkit-resnet-s.onnx``).
 Only the operators ferkit's CNNs export to are supported (Conv with BatchNorm folded in, Relu, Add,
 GlobalAveragePool, Flatten, Gemm, plus a few simple ones); anything else raises ``NotImplementedError`` naming
 the operator. The graph is evaluated node by node with ``torch.nn.functional`` in float32, which matches ONNX Runtime
-within float rounding (checked by ``test_onnx_teacher`` in the training smoke test).
+within float rounding (test/training/smoke.test.ts checks it against the exported logits of the default model).
 """
 from __future__ import annotations
 
