@@ -21,7 +21,6 @@ import type { LabelSetId } from '../core/labels.js';
 import type { Db } from './db.js';
 import { HttpProblem, formatBytes } from './problem.js';
 import { guardStorage, isStorageError } from './sessions-store.js';
-import type { VideoWorkerData, VideoWorkerMessage } from './video-worker.js';
 
 /** A job starts at most this many times (a crash during the last start marks it failed). */
 export const MAX_ATTEMPTS = 3;
@@ -32,6 +31,16 @@ export type VideoResultName = (typeof VIDEO_RESULTS)[number];
 
 /** Options of a job (query of `POST /v1/videos`). */
 export interface VideoJobOptions { fps?: number; labels?: LabelSetId }
+
+/** What the main thread passes to a video thread (video-worker.ts). */
+export interface VideoWorkerData { input: string; outDir: string; options: VideoJobOptions; stop: SharedArrayBuffer }
+
+/** A message from the video thread. */
+export type VideoWorkerMessage =
+  | { type: 'start'; expected: number | null }
+  | { type: 'frame'; done: number }
+  | { type: 'end'; outcome: 'done' | 'stopped' }
+  | { type: 'error'; error: { code?: string; message: string } };
 
 /** Progress callbacks and the stop check a runner gets. */
 export interface VideoRunHooks {

@@ -9,17 +9,7 @@
  */
 import { parentPort, workerData } from 'node:worker_threads';
 import { FerkitError } from '../core/errors.js';
-import type { VideoJobOptions } from './video-jobs.js';
-
-/** What the main thread passes. */
-export interface VideoWorkerData { input: string; outDir: string; options: VideoJobOptions; stop: SharedArrayBuffer }
-
-/** A message from the video thread. */
-export type VideoWorkerMessage =
-  | { type: 'start'; expected: number | null }
-  | { type: 'frame'; done: number }
-  | { type: 'end'; outcome: 'done' | 'stopped' }
-  | { type: 'error'; error: { code?: string; message: string } };
+import type { VideoWorkerData, VideoWorkerMessage } from './video-jobs.js';
 
 if (parentPort && workerData) {
   const port = parentPort;
