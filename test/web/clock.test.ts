@@ -32,7 +32,7 @@ describe('AnalysisClock', () => {
   // a 3 s warm-up stall after the 2nd frame, 20 s on the Photos tab, 2 min in a hidden browser tab
   const times = pageTimes(200_000, [[1040, 3000], [30_000, 20_000], [60_000, 120_000]]);
 
-  test('two frames stamped 0.1 ms apart do not throw the motion model off (the raw stamps give a new id)', () => {
+  test('two frames stamped 0.1 ms apart do not throw the motion model off (the tracker ignores motion under 20 ms; so does the clock)', () => {
     // A face drifting right by 1 px per 33 ms frame, with ±3 px detector jitter; frames 3 and 4 stamped 0.1 ms apart.
     const times = [0, 33, 66, 66.1, 99, 132, 165, 198];
     const boxes = times.map((_, i) => ({ box: { x: 200 + i + (i % 2 ? 3 : -3), y: 120, width: 160, height: 160 } }));
@@ -42,7 +42,8 @@ describe('AnalysisClock', () => {
       times.forEach((t, i) => { for (const a of tracker.update([boxes[i]!], stamp(t)).assigned) ids.add(a.trackId); });
       return ids;
     };
-    expect(run((t) => t).size).toBeGreaterThan(1);
+    // raw stamps: the tracker's own guard (MIN_MOTION_DT_MS) leaves the velocity alone for the 0.1 ms pair
+    expect(run((t) => t)).toEqual(new Set([1]));
     const clock = new AnalysisClock();
     expect(run((t) => clock.frame(t))).toEqual(new Set([1]));
   });
