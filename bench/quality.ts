@@ -54,7 +54,7 @@ const m = await readClassifierModel(args.model!);
 const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
 const det = await createFaceDetector(ort, await readDetectorModels(), { model: 'auto' }, { logSeverityLevel: 3 });
 
-interface Obs { correct: boolean; top1: number; margin: number; sharpness: number }
+interface Obs { correct: boolean; top1: number; margin: number; sharpness: number; entropy: number }
 const bySize = new Map<number, Obs[]>();
 const bySigma = new Map<number, Obs[]>();
 const detObs: (Obs & { yaw: number; roll: number; score: number; signals: QualitySignals })[] = [];
@@ -65,7 +65,7 @@ async function classifyAll(crops: Float32Array[], k: number): Promise<Obs[]> {
   const probs = await clf.classify(crops);
   return probs.map((p, i) => {
     const c = confidenceSignals(p);
-    return { correct: argmax(p).label === EXPRESSIONS[k], top1: c.top1, margin: c.margin, sharpness: laplacianVariance(crops[i]!, 48) };
+    return { correct: argmax(p).label === EXPRESSIONS[k], ...c, sharpness: laplacianVariance(crops[i]!, 48) };
   });
 }
 
@@ -95,8 +95,7 @@ for (const [k, name] of EXPRESSIONS.entries()) {
     SIZES.forEach((s, j) => { if (!bySize.has(s)) bySize.set(s, []); bySize.get(s)!.push(obs[j]!); });
     SIGMAS.forEach((s, j) => { if (!bySigma.has(s)) bySigma.set(s, []); bySigma.get(s)!.push(obs[SIZES.length + j]!); });
     const clean = obs[SIZES.length]!; // sigma 0
-    const [p] = await clf.classify([crops[SIZES.length]!]);
-    cleanObs.push({ ...clean, signals: { faceSizePx: 48, sharpness: clean.sharpness, yawDeg: null, rollDeg: null, detectionScore: null, ...confidenceSignals(p!) } });
+    cleanObs.push({ ...clean, signals: { faceSizePx: 48, sharpness: clean.sharpness, yawDeg: null, rollDeg: null, detectionScore: null, top1: clean.top1, margin: clean.margin, entropy: clean.entropy } });
 
     if (i < Number(args['det-per-class'])) {
       const big = await sharp(file).greyscale().resize(192, 192, { kernel: 'cubic' })
@@ -112,7 +111,7 @@ for (const [k, name] of EXPRESSIONS.entries()) {
         const c = confidenceSignals(q!);
         const sharpness = laplacianVariance(crop, 48);
         detObs.push({
-          correct: argmax(q!).label === name, top1: c.top1, margin: c.margin, sharpness, yaw: pose.yawDeg, roll: pose.rollDeg, score: face.score,
+          correct: argmax(q!).label === name, ...c, sharpness, yaw: pose.yawDeg, roll: pose.rollDeg, score: face.score,
           signals: { faceSizePx: Math.sqrt(face.box.width * face.box.height), sharpness, yawDeg: pose.yawDeg, rollDeg: pose.rollDeg, detectionScore: face.score, ...c },
         });
       }
