@@ -22,7 +22,7 @@ import * as ort from 'onnxruntime-node';
 import { fitTemperature, meanNll, softmaxWithTemperature, type TemperatureCalibration } from '../src/core/calibration.js';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
 import { EXPRESSIONS, LABEL_SETS, VALENCES, argmax, projectProbabilities, toExpressionRecord, type Valence } from '../src/core/labels.js';
-import { calibrationBins, expectedCalibrationError } from '../src/core/metrics.js';
+import { calibrationBins, expectedCalibrationError, reportFromConfusion } from '../src/core/metrics.js';
 import { valenceCategory, valenceScore, type ValenceThresholds } from '../src/core/valence.js';
 import { CALIBRATION_PERCENT, datasetLogits, isCalibrationHoldout, type DatasetLogits } from '../src/node/calibration.js';
 import { openDataset } from '../src/node/datasets.js';
@@ -66,14 +66,8 @@ function valenceTable(rows: Float64Array[], labels: number[], rule: (p: Float64A
     cm[VALENCES.indexOf(trueValence(labels[i]!))]![VALENCES.indexOf(v)]!++;
     if (argmax(toExpressionRecord(p)).label === 'happy') { happyTop++; if (v === 'negative') happyNegative++; }
   });
-  const f1s = VALENCES.map((_, k) => {
-    const tp = cm[k]![k]!;
-    const prec = tp / Math.max(1, cm.reduce((a, r) => a + r[k]!, 0));
-    const rec = tp / Math.max(1, cm[k]!.reduce((a, b) => a + b, 0));
-    return prec + rec ? (2 * prec * rec) / (prec + rec) : 0;
-  });
-  const agree = cm.reduce((a, r, k) => a + r[k]!, 0) / rows.length;
-  return { agreement: r4(agree), macroF1: r4(f1s.reduce((a, b) => a + b, 0) / 3), confusion: cm, labels: VALENCES, happyTop, happyNegative };
+  const report = reportFromConfusion(cm, VALENCES);
+  return { agreement: r4(report.accuracy), macroF1: r4(report.macroF1), confusion: cm, labels: VALENCES, happyTop, happyNegative };
 }
 
 const results: Record<string, unknown> = {};

@@ -475,6 +475,9 @@ export interface DatasetEvaluation {
   timing: { totalMs: number; imagesPerSecond: number };
 }
 
+const rawCalibrationOf = (temperature: number, calibration: CalibrationBin[]): DatasetEvaluation['rawCalibration'] =>
+  ({ temperature, ece: expectedCalibrationError(calibration), calibration });
+
 /** Error codes that end an evaluation (configuration, models, runtime) rather than skip one sample. */
 const FATAL_CODES = new Set<string>(['E_OPTION', 'E_MODE', 'E_MODEL_CHECKSUM', 'E_MODEL_MISMATCH', 'E_MODEL_LOAD', 'E_INFERENCE']);
 
@@ -608,7 +611,7 @@ export async function evaluateDataset(
   const totalMs = performance.now() - started;
   return {
     labelSet, labels, metrics: acc.result(), counts, skipped, complete: !stopped,
-    rawCalibration: rawAcc ? { temperature, ece: expectedCalibrationError(rawAcc.result()), calibration: rawAcc.result() } : null,
+    rawCalibration: rawAcc ? rawCalibrationOf(temperature, rawAcc.result()) : null,
     timing: { totalMs, imagesPerSecond: totalMs > 0 ? counts.scored / (totalMs / 1000) : 0 },
   };
 }
