@@ -41,30 +41,77 @@ export function sampleGray(image: RawImage, win: CropWindow, size: number, out =
   const k = Math.min(8, Math.max(1, Math.ceil(Math.max(sx, sy) - 1e-6)));
   const cos = Math.cos(win.angle);
   const sin = Math.sin(win.angle);
-  const gray = (x: number, y: number): number => {
-    const i = (y * W + x) * C;
-    return C === 1 ? data[i]! : BT601[0] * data[i]! + BT601[1] * data[i + 1]! + BT601[2] * data[i + 2]!;
-  };
+  const hw = win.width / 2;
+  const hh = win.height / 2;
+  // Luma of the image region the (rotated) window covers, once: each pixel is then read by up to 4·k² bilinear taps.
+  const ex = Math.abs(hw * cos) + Math.abs(hh * sin);
+  const ey = Math.abs(hw * sin) + Math.abs(hh * cos);
+  const clampX = (x: number): number => Math.min(W - 1, Math.max(0, x));
+  const clampY = (y: number): number => Math.min(H - 1, Math.max(0, y));
+  const rx0 = clampX(Math.floor(win.cx - 0.5 - ex));
+  const ry0 = clampY(Math.floor(win.cy - 0.5 - ey));
+  const rx1 = clampX(Math.ceil(win.cx - 0.5 + ex) + 1);
+  const ry1 = clampY(Math.ceil(win.cy - 0.5 + ey) + 1);
+  const rw = rx1 - rx0 + 1;
+  const rh = ry1 - ry0 + 1;
+  const gray = new Float32Array(rw * rh);
+  for (let y = 0; y < rh; y++) {
+    let i = ((ry0 + y) * W + rx0) * C;
+    const o = y * rw;
+    if (C === 1) {
+      for (let x = 0; x < rw; x++) gray[o + x] = data[i++]!;
+    } else {
+      for (let x = 0; x < rw; x++, i += C) gray[o + x] = BT601[0] * data[i]! + BT601[1] * data[i + 1]! + BT601[2] * data[i + 2]!;
+    }
+  }
+  // Window-local sample offsets, rotated: image x = cx − 0.5 + lx·cos − ly·sin, y = cy − 0.5 + lx·sin + ly·cos
+  // (pixel centres at +0.5).
+  const n = size * k;
+  const xc = new Float64Array(n);
+  const xs = new Float64Array(n);
+  const yc = new Float64Array(n);
+  const ys = new Float64Array(n);
+  for (let t = 0; t < n; t++) {
+    const lx = (Math.floor(t / k) + ((t % k) + 0.5) / k) * sx - hw;
+    const ly = (Math.floor(t / k) + ((t % k) + 0.5) / k) * sy - hh;
+    xc[t] = lx * cos;
+    xs[t] = lx * sin;
+    yc[t] = ly * cos;
+    ys[t] = ly * sin;
+  }
+  const ox = win.cx - 0.5 - rx0;
+  const oy = win.cy - 0.5 - ry0;
+  // Border replication in region coordinates: clamp to the image's last pixel; the right/bottom neighbour of the last
+  // pixel is itself.
+  const maxX = W - 1 - rx0;
+  const maxY = H - 1 - ry0;
+  const inside = win.cx - 0.5 - ex >= 0 && win.cy - 0.5 - ey >= 0 && win.cx - 0.5 + ex < W - 1 && win.cy - 0.5 + ey < H - 1;
   const inv = 1 / (k * k);
   for (let v = 0; v < size; v++) {
     for (let u = 0; u < size; u++) {
       let acc = 0;
-      for (let j = 0; j < k; j++) {
-        const ly = (v + (j + 0.5) / k) * sy - win.height / 2;
-        for (let i = 0; i < k; i++) {
-          const lx = (u + (i + 0.5) / k) * sx - win.width / 2;
-          // window-local -> image (pixel centres at +0.5)
-          const px = Math.min(W - 1, Math.max(0, win.cx + lx * cos - ly * sin - 0.5));
-          const py = Math.min(H - 1, Math.max(0, win.cy + lx * sin + ly * cos - 0.5));
+      for (let j = v * k; j < (v + 1) * k; j++) {
+        const bx = ox - ys[j]!;
+        const by = oy + yc[j]!;
+        for (let i = u * k; i < (u + 1) * k; i++) {
+          let px = bx + xc[i]!;
+          let py = by + xs[i]!;
+          let dx = 1;
+          let dy = rw;
+          if (!inside) {
+            px = Math.min(maxX, Math.max(-rx0, px));
+            py = Math.min(maxY, Math.max(-ry0, py));
+            if (Math.floor(px) >= maxX) dx = 0;
+            if (Math.floor(py) >= maxY) dy = 0;
+          }
           const x0 = Math.floor(px);
           const y0 = Math.floor(py);
-          const x1 = Math.min(W - 1, x0 + 1);
-          const y1 = Math.min(H - 1, y0 + 1);
           const fx = px - x0;
           const fy = py - y0;
-          const top = gray(x0, y0) * (1 - fx) + gray(x1, y0) * fx;
-          const bottom = gray(x0, y1) * (1 - fx) + gray(x1, y1) * fx;
-          acc += top * (1 - fy) + bottom * fy;
+          const a = y0 * rw + x0;
+          const top = gray[a]! + (gray[a + dx]! - gray[a]!) * fx;
+          const bottom = gray[a + dy]! + (gray[a + dy + dx]! - gray[a + dy]!) * fx;
+          acc += top + (bottom - top) * fy;
         }
       }
       out[v * size + u] = acc * inv;

@@ -299,19 +299,58 @@ export async function inspectImage(bytes: Uint8Array, maxPixels: number = DEFAUL
     const hint = sniffed.format === 'bmp' || sniffed.format === 'svg' ? '' : '; expected JPEG, PNG, WebP, GIF, TIFF or AVIF';
     throw new FerkitError('E_UNSUPPORTED_FORMAT', `${what}${hint}`, name);
   }
-  // Header only: sharp's own pixel limit would refuse the header read too, so lift it here and check ourselves.
+  // Header only. JPEG and PNG headers are read here (a server's typical upload: saves a round trip through sharp's
+  // thread pool); other formats, and JPEG/PNG headers this reader cannot make sense of, ask sharp, whose own pixel
+  // limit is lifted for the header read so that the check below gives the message. The decode itself keeps sharp's
+  // limit as a second guard.
   let width: number;
   let height: number;
-  try {
-    const meta = await sharp(bytes, { failOn: 'error', limitInputPixels: false }).metadata();
-    width = meta.width;
-    height = meta.height;
-  } catch (err) {
-    throw decodeError(err, sniffed, bytes, name, maxPixels);
+  const quick = headerSize(bytes, sniffed.format);
+  if (quick) {
+    ({ width, height } = quick);
+  } else {
+    try {
+      const meta = await sharp(bytes, { failOn: 'error', limitInputPixels: false }).metadata();
+      width = meta.width;
+      height = meta.height;
+    } catch (err) {
+      throw decodeError(err, sniffed, bytes, name, maxPixels);
+    }
   }
   if (!(width > 0 && height > 0)) throw new FerkitError('E_DECODE', `${sniffed.description} header states ${width}x${height} pixels`, name);
   if (width * height > maxPixels) throw new FerkitError('E_TOO_MANY_PIXELS', tooManyPixelsMessage(width, height, maxPixels), name);
   return { sniffed, width, height };
+}
+
+/**
+ * The stored size of a JPEG (first SOF segment) or PNG (IHDR) image from its header bytes, or `null` when the format
+ * is another one or the header is not one this reader understands (the caller then asks sharp). Pure; never throws.
+ */
+export function headerSize(bytes: Uint8Array, format: string): { width: number; height: number } | null {
+  const be16 = (i: number): number => (bytes[i]! << 8) | bytes[i + 1]!;
+  if (format === 'png') {
+    // signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4)
+    if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return null;
+    const width = ((bytes[16]! << 24) >>> 0) + (bytes[17]! << 16) + be16(18);
+    const height = ((bytes[20]! << 24) >>> 0) + (bytes[21]! << 16) + be16(22);
+    return width > 0 && height > 0 ? { width, height } : null;
+  }
+  if (format !== 'jpeg') return null;
+  let i = 2;
+  while (i + 9 < bytes.length) {
+    if (bytes[i] !== 0xff) return null;
+    const marker = bytes[i + 1]!;
+    if (marker === 0xff) { i++; continue; } // fill byte
+    if (marker === 0x01 || (marker >= 0xd0 && marker <= 0xd7)) { i += 2; continue; } // no length
+    if (marker === 0xd9 || marker === 0xda) return null; // end of image / start of scan before any frame header
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      const height = be16(i + 5);
+      const width = be16(i + 7);
+      return width > 0 && height > 0 ? { width, height } : null; // height 0: given later by a DNL segment
+    }
+    i += 2 + be16(i + 2);
+  }
+  return null;
 }
 
 /**

@@ -92,6 +92,11 @@ export async function configureOrtWeb(ort: OrtWebModule, options: OrtWebOptions)
     crossOriginIsolated: isolated,
     notes,
     // WebGPU first, WASM for any operator the WebGPU provider lacks.
-    sessionOptions: { executionProviders: useGpu ? ['webgpu', 'wasm'] : ['wasm'], logSeverityLevel: 3 },
+    // On WASM, ONNX Runtime's graph optimisations cost more at start-up than they give back: with them off, creating the
+    // BlazeFace session and its first run took ~150 ms less on a warm reload, and the per-frame times stayed the same
+    // (BlazeFace 6–8 ms, ferkit-resnet-s 8–9 ms, 1 thread; docs/web.md). WebGPU keeps them (its layout passes need them).
+    sessionOptions: useGpu
+      ? { executionProviders: ['webgpu', 'wasm'], logSeverityLevel: 3 }
+      : { executionProviders: ['wasm'], logSeverityLevel: 3, graphOptimizationLevel: 'disabled' },
   };
 }

@@ -5,7 +5,7 @@ import { dirname, join } from 'node:path';
 import { crc32 } from 'node:zlib';
 import sharp, { type Sharp } from 'sharp';
 import { afterAll, beforeAll, describe, expect, test } from 'vitest';
-import { decodeImage, readImageBytes, sniffImageFormat } from '../../src/node/decode.js';
+import { decodeImage, headerSize, readImageBytes, sniffImageFormat } from '../../src/node/decode.js';
 
 const faceApiDir = dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json'));
 const SAMPLE = join(faceApiDir, 'demo', 'sample1.jpg'); // 1920x1280 JPEG, no EXIF orientation
@@ -252,5 +252,19 @@ describe('readImageBytes and sniffImageFormat', () => {
     expect(sniffImageFormat(bmp2x2())).toMatchObject({ supported: false, format: 'bmp' });
     expect(sniffImageFormat(new TextEncoder().encode('%PDF-1.7\n'))).toMatchObject({ supported: false, format: 'pdf' });
     expect(sniffImageFormat(new TextEncoder().encode('héllo wörld'))).toMatchObject({ supported: false, format: 'text' });
+  });
+
+  test('headerSize reads JPEG (baseline and progressive) and PNG sizes as sharp does, and gives up on anything else', async () => {
+    const meta = async (b: Uint8Array) => { const m = await sharp(b).metadata(); return { width: m.width, height: m.height }; };
+    const jpg = new Uint8Array(await readFile(SAMPLE));
+    expect(headerSize(jpg, 'jpeg')).toEqual(await meta(jpg));
+    for (const b of [await halves().jpeg({ progressive: true }).toBuffer(), await halves().png().toBuffer(), await halves().resize(7, 300).jpeg().toBuffer()]) {
+      const bytes = new Uint8Array(b);
+      expect(headerSize(bytes, sniffImageFormat(bytes).format)).toEqual(await meta(bytes));
+    }
+    expect(headerSize(new Uint8Array(await fakeBombPng(30000, 20000)), 'png')).toEqual({ width: 30000, height: 20000 });
+    expect(headerSize(new Uint8Array(await halves().webp().toBuffer()), 'webp')).toBeNull();
+    expect(headerSize(jpg.subarray(0, 20), 'jpeg')).toBeNull(); // cut before the frame header: sharp decides
+    expect(headerSize(new Uint8Array([0xff, 0xd8, 0xff, 0xd9, 0, 0, 0, 0, 0, 0, 0, 0]), 'jpeg')).toBeNull();
   });
 });

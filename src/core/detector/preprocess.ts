@@ -135,19 +135,18 @@ function resampleRect(
   // Horizontal pass: source rows [rowLo, rowHi) -> `ow` columns, 3 channels.
   const g1 = C === 1 ? 0 : 1;
   const g2 = C === 1 ? 0 : 2;
+  const { count: xCount, start: xStart, weights: xWeights, stride: xStride } = wx;
   for (let r = 0; r < rows; r++) {
     const rowBase = (rowLo + r) * W;
     let t = r * rowLen;
     for (let u = 0; u < ow; u++) {
-      const n = wx.count[u]!;
-      const p0 = (rowBase + wx.start[u]!) * C;
-      const wb = u * wx.stride;
+      const end = u * xStride + xCount[u]!;
+      let p = (rowBase + xStart[u]!) * C;
       let a = 0;
       let b = 0;
       let c = 0;
-      for (let k = 0; k < n; k++) {
-        const wt = wx.weights[wb + k]!;
-        const p = p0 + k * C;
+      for (let q = u * xStride; q < end; q++, p += C) {
+        const wt = xWeights[q]!;
         a += wt * data[p]!;
         b += wt * data[p + g1]!;
         c += wt * data[p + g2]!;
@@ -157,17 +156,23 @@ function resampleRect(
       tmp[t++] = c;
     }
   }
-  // Vertical pass, then the affine output mapping.
+  // Vertical pass with the affine output mapping folded into the weights: out = Σ (w·mul)·tmp + add.
   for (let v = 0; v < oh; v++) {
     const n = wy.count[v]!;
     const o = v * rowLen;
-    out.fill(0, o, o + rowLen);
-    for (let k = 0; k < n; k++) {
-      const wt = wy.weights[v * wy.stride + k]!;
-      const base = (wy.start[v]! - rowLo + k) * rowLen;
-      for (let q = 0; q < rowLen; q++) out[o + q] = out[o + q]! + wt * tmp[base + q]!;
+    const w0 = v * wy.stride;
+    const base = (wy.start[v]! - rowLo) * rowLen;
+    if (n === 0) {
+      out.fill(add, o, o + rowLen);
+      continue;
     }
-    for (let q = 0; q < rowLen; q++) out[o + q] = out[o + q]! * mul + add;
+    const first = wy.weights[w0]! * mul;
+    for (let q = 0; q < rowLen; q++) out[o + q] = first * tmp[base + q]! + add;
+    for (let k = 1; k < n; k++) {
+      const wt = wy.weights[w0 + k]! * mul;
+      const bk = base + k * rowLen;
+      for (let q = 0; q < rowLen; q++) out[o + q] = out[o + q]! + wt * tmp[bk + q]!;
+    }
   }
   return out;
 }
