@@ -111,6 +111,8 @@ export interface PageStats {
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   clockCutMs: number;
   loadSteps: Record<string, number>;
+  /** The live stream's frame-budget level (src/core/frame-budget.ts) after the last frame. */
+  adaptation: { detectEvery: number; lite: boolean; classifier: string; reason: string | null; changes: number } | null;
 }
 
 export const pageStats = (page: Page): Promise<PageStats> => page.evaluate('window.ferkitStats') as Promise<PageStats>;
@@ -218,7 +220,7 @@ async function loadFigures(page: Page, seconds: number, transfer: ReturnType<typ
     framesWithFaceShare: round((b.framesWithFace - a.framesWithFace) / Math.max(1, b.frames - a.frames), 3),
     workerMsPerFrame: round(b.workerMs, 2),
     stagesMs: Object.fromEntries(Object.entries(b.stages).map(([k, v]) => [k, round(v, 2)])),
-    trackIds: b.trackIds, tracks: b.tracks, labelsSeen: b.lastLabels,
+    trackIds: b.trackIds, tracks: b.tracks, labelsSeen: b.lastLabels, adaptation: b.adaptation,
     transfer: {
       requests: bytes.requests, sentBytes: bytes.sentBytes, fileBytes: bytes.fileBytes, compressedResponses: bytes.compressed, notModified: bytes.notModified,
       largest: Object.fromEntries(Object.entries(bytes.byFile).sort((x, y) => y[1].file - x[1].file || y[1].sent - x[1].sent).slice(0, 6)),

@@ -20,5 +20,6 @@ export * from './analyzer.js';
 export * from './tracker.js';
 export * from './smoothing.js';
 export * from './video.js';
+export * from './frame-budget.js';
 export * from './explain.js';
 export * from './baseline.js';

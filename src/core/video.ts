@@ -13,7 +13,7 @@
 import type { Pipeline } from './analyzer.js';
 import { classifyFaces } from './analyzer.js';
 import { AUTO_FRONT_MAX_SIDE, type BlazeFaceModel } from './detector/blazeface.js';
-import { FerkitError, numberIn, oneOf } from './errors.js';
+import { FerkitError, describeValue, numberIn, oneOf } from './errors.js';
 import { type AlignOptions, assertRawImage } from './image.js';
 import {
   EXPRESSIONS, LABEL_SET_IDS, LABEL_SETS, type Expression, type ExpressionProbabilities, type LabelSetId, type Valence,
@@ -233,6 +233,21 @@ export interface VideoAnalyzer {
    */
   setHalfLife(halfLifeMs: number): void;
   /**
+   * Changes how often the detector runs (every `n`-th frame, an integer in [1, 1000]; tracks are followed by their
+   * motion model in between) from the next frame on, without touching tracks, smoothing or tallies. Used to keep up
+   * when frames take longer than the frame budget (see `src/core/frame-budget.ts`). `options.detectEvery` follows.
+   * @throws {FerkitError} `E_OPTION` for a bad `n`.
+   */
+  setDetectEvery(n: number): void;
+  /**
+   * Replaces the expression classifier from the next frame on (e.g. the lite model when frames miss their budget).
+   * Track IDs, smoothing and tallies carry on: the running averages simply continue with the new model's probabilities.
+   * @throws {FerkitError} `E_OPTION` if `classifier` is not an ExpressionClassifier.
+   */
+  setClassifier(classifier: Pipeline['classifier']): void;
+  /** The classifier in use (the pipeline's, or the last {@link setClassifier}). */
+  readonly classifier: Pipeline['classifier'];
+  /**
    * "Calibrate now": sets the baseline of one live track (or of every live track) from its last `baseline.seconds` of
    * raw probabilities; later frames report `relative` probabilities against it. Replaces an earlier baseline.
    * @param trackId - a live track's id; default: every live track.
@@ -409,8 +424,9 @@ function moveKeypoints(last: FaceDetection, box: Box): Keypoints {
 export function createVideoAnalyzer(
   pipeline: Pick<Pipeline, 'detector' | 'classifier'>, options: VideoAnalyzerOptions = {},
 ): VideoAnalyzer {
-  const opts = resolveVideoAnalyzerOptions(options);
-  const { detector, classifier } = pipeline;
+  let opts = resolveVideoAnalyzerOptions(options);
+  const { detector } = pipeline;
+  let { classifier } = pipeline;
   if (!detector) throw new FerkitError('E_MODE', 'video analysis needs a face detector: create the pipeline with one (not cropsOnly)');
   const now = (): number => globalThis.performance.now();
 
@@ -583,7 +599,8 @@ export function createVideoAnalyzer(
   };
 
   return {
-    options: opts,
+    get options() { return opts; },
+    get classifier() { return classifier; },
     analyzeFrame(image, timestampMs) {
       const p = queue.then(() => analyzeNow(image, timestampMs));
       queue = p.catch(() => undefined);
@@ -623,6 +640,17 @@ export function createVideoAnalyzer(
         done.push(id);
       }
       return done;
+    },
+    setDetectEvery(n) {
+      numberIn('detectEvery', n, 1, 1000);
+      if (!Number.isInteger(n)) throw new FerkitError('E_OPTION', `detectEvery must be a whole number in [1, 1000], got ${n}`);
+      opts = Object.freeze({ ...opts, detectEvery: n });
+    },
+    setClassifier(c) {
+      if (c === null || typeof c !== 'object' || typeof (c as Partial<Pipeline['classifier']>).classify !== 'function') {
+        throw new FerkitError('E_OPTION', `setClassifier needs an ExpressionClassifier (from createExpressionClassifier), got ${describeValue(c)}`);
+      }
+      classifier = c;
     },
     setHalfLife(ms) {
       halfLifeMs = numberIn('halfLifeMs', ms, 0, 3_600_000);

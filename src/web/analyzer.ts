@@ -11,6 +11,7 @@ import { createPipeline, type Pipeline } from '../core/analyzer.js';
 import { explainCrop, explanationCrop, explanationRgba } from '../core/explain.js';
 import type { FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
 import type { VideoAnalyzer } from '../core/video.js';
+import { FrameBudget, type FrameBudgetLevel, type FrameBudgetOptions } from '../core/frame-budget.js';
 import { createLiveAnalyzer, type LiveFrame, type LiveOptions } from './live.js';
 import { fetchClassifier, fetchDetectorModels, fetchManifest, type LoadStep, type ModelLoadEvent, type ModelManifest } from './models.js';
 import { configureOrtWeb, type OrtWebInfo, type OrtWebModule, type WebBackend } from './ort.js';
@@ -33,7 +34,24 @@ export interface WebAnalyzerOptions {
   photoDetector?: FaceDetectorOptions;
   /** Tracking and smoothing of webcam frames (`createVideoAnalyzer` options; defaults: `DEFAULT_SMOOTHING` in core). */
   live?: LiveOptions;
+  /**
+   * Keeping webcam frames within a time budget (`src/core/frame-budget.ts`): when the median analysis time of 30
+   * frames exceeds `budgetMs` (default 40 ms, i.e. 25 frames/s), detect faces every 2nd, then every 3rd frame, then
+   * switch the live stream to the lite classifier (`ferkit-lite`); step back to detecting more often when frames
+   * are fast again. `false` turns it off. Photos and video files are never affected.
+   */
+  frameBudget?: FrameBudgetOptions | false;
   onProgress?: (event: ModelLoadEvent) => void;
+}
+
+/** The live stream's adaptation to its frame budget (see {@link WebAnalyzerOptions.frameBudget}). */
+export interface LiveAdaptation extends FrameBudgetLevel {
+  /** The live classifier's id (the lite one after a switch). */
+  classifier: string;
+  /** Why the level last changed (`null`: it never did). */
+  reason: string | null;
+  /** Number of level changes so far. */
+  changes: number;
 }
 
 /** What is loaded and how it runs. */
@@ -76,7 +94,7 @@ export interface WebAnalyzer {
    */
   analyzeFrame(image: RawImage, tMs: number): Promise<LiveFrame>;
   /** {@link analyzeFrame}, with the frame's time per stage. */
-  analyzeFrameStages(image: RawImage, tMs: number): Promise<{ result: LiveFrame; stages: FrameStages }>;
+  analyzeFrameStages(image: RawImage, tMs: number): Promise<{ result: LiveFrame; stages: FrameStages; adaptation: LiveAdaptation }>;
   /** Analyses one photo (no tracking). `source` goes into the result. */
   analyzeImage(image: RawImage, source: string | null): Promise<ImageAnalysis>;
   /**
@@ -174,6 +192,35 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     await Promise.all(cleanup.map((f) => f()));
     throw err;
   }
+  const budget = options.frameBudget === false ? null
+    : new FrameBudget({ allowLite: classifier.id !== BUNDLED_CLASSIFIERS.lite, ...options.frameBudget });
+  const adaptation: LiveAdaptation = { detectEvery: video.options.detectEvery, lite: false, classifier: classifier.id, reason: null, changes: 0 };
+  let liteLoading: Promise<void> | null = null;
+  /** Applies a frame-budget decision to the live analyzer (the lite classifier loads in the background). */
+  const adapt = (level: FrameBudgetLevel, reason: string): void => {
+    adaptation.changes++;
+    adaptation.reason = reason;
+    adaptation.detectEvery = level.detectEvery;
+    video.setDetectEvery(level.detectEvery);
+    if (level.lite && !adaptation.lite && !liteLoading) {
+      liteLoading = (async () => {
+        const { bytes, card } = await fetchClassifier(modelsUrl, BUNDLED_CLASSIFIERS.lite, fetchOpts);
+        const lite = await createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 });
+        if (disposed) {
+          await lite.dispose();
+          return;
+        }
+        cleanup.push(() => lite.dispose());
+        liveClassifier = timedClassifier(lite);
+        video.setClassifier(liveClassifier);
+        adaptation.lite = true;
+        adaptation.classifier = lite.id;
+      })().catch((err: unknown) => {
+        // The default classifier keeps running; the reason says why the switch did not happen.
+        adaptation.reason = `${reason}, but the lite classifier could not be loaded: ${(err as Error).message}`;
+      });
+    }
+  };
   const pipelineOptions = { labels: options.labels };
   const pipeline = createPipeline(liveDetector, classifier, pipelineOptions);
   let photoPipeline: Promise<Pipeline> | null = null;
@@ -207,10 +254,17 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     },
     async analyzeFrameStages(image, tMs) {
       alive();
+      const t0 = performance.now();
       const result = await video.analyzeFrame(image, tMs);
+      const decision = budget?.observe(performance.now() - t0);
+      if (decision) adapt(decision.level, decision.reason);
       const t = result.timingsMs;
       const classifierMs = result.faces.length ? Math.min(liveClassifier.lastMs, t.classify) : 0;
-      return { result, stages: { detect: t.detect, crop: Math.max(0, t.classify - classifierMs), classifier: classifierMs, track: t.track } };
+      return {
+        result,
+        stages: { detect: t.detect, crop: Math.max(0, t.classify - classifierMs), classifier: classifierMs, track: t.track },
+        adaptation: { ...adaptation },
+      };
     },
     async analyzeImage(image, source) {
       alive();
@@ -238,9 +292,10 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
         video.setHalfLife(live.smoothing!.halfLifeMs!);
         return;
       }
-      // Anything else rebuilds the live analyzer (new track IDs), on top of the options given at init.
+      // Anything else rebuilds the live analyzer (new track IDs), on top of the options given at init; the frame
+      // budget's level carries over unless `detectEvery` is given.
       video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, {
-        labels: options.labels, ...options.live, ...live,
+        labels: options.labels, detectEvery: adaptation.detectEvery, ...options.live, ...live,
         smoothing: { ...options.live?.smoothing, ...live.smoothing },
       });
     },

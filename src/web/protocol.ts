@@ -4,7 +4,7 @@
  */
 import type { FaceDetection, ImageAnalysis } from '../core/types.js';
 import type { VideoSummary } from '../core/video.js';
-import type { FaceExplanationImage, WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
+import type { FaceExplanationImage, LiveAdaptation, WebAnalyzerInfo, WebAnalyzerOptions } from './analyzer.js';
 import type { LiveFrame, LiveOptions } from './live.js';
 import type { ModelLoadEvent } from './models.js';
 
@@ -39,6 +39,8 @@ export interface WorkerFrameTimings {
    * the page's): when the message arrived, when its work started (after earlier frames), and when the answer was posted.
    */
   clock?: { receivedAt: number; startedAt: number; repliedAt: number };
+  /** Camera frames: the live stream's frame-budget level after this frame (detector cadence, classifier). */
+  adaptation?: LiveAdaptation;
 }
 
 /** Worker → page. */

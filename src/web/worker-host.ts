@@ -86,8 +86,8 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
           closeFrame(req.frame);
         }
         const t1 = performance.now();
-        const { result, stages } = await a.analyzeFrameStages(image, req.tMs);
-        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1, stages, clock: { receivedAt, startedAt, repliedAt: epochMs() } } });
+        const { result, stages, adaptation } = await a.analyzeFrameStages(image, req.tMs);
+        post({ type: 'frame', id: req.id, result, timings: { grab: t1 - t0, analyze: performance.now() - t1, stages, adaptation, clock: { receivedAt, startedAt, repliedAt: epochMs() } } });
         return;
       }
       case 'image': {

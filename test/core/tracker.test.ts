@@ -157,6 +157,32 @@ describe('video analyzer (stand-in models)', () => {
     expect(video.summary().detectorRuns).toBe(7);
   });
 
+  test('setDetectEvery and setClassifier (the frame budget\'s levers) keep the track, its smoothing and its tallies', async () => {
+    const { scene, detector, classifier } = fakes();
+    const video = createVideoAnalyzer({ detector, classifier }, { redetectShift: 100, smoothing: { halfLifeMs: 200, hysteresis: false } });
+    scene.faces = [face(100, 80)];
+    scene.expression = probs('happy');
+    for (let i = 0; i < 10; i++) await video.analyzeFrame(frame, i * 40);
+    expect(detector.calls).toBe(10);
+    video.setDetectEvery(3);
+    expect(video.options.detectEvery).toBe(3);
+    const lite = { ...classifier, id: 'fake-lite', async classify(crops: readonly Float32Array[]) { return crops.map(() => probs('sad')); } } as ExpressionClassifier;
+    video.setClassifier(lite);
+    expect(video.classifier.id).toBe('fake-lite');
+    let last;
+    for (let i = 10; i < 22; i++) last = await video.analyzeFrame(frame, i * 40);
+    expect(detector.calls).toBe(14); // every 3rd of the 12 frames
+    expect(last!.faces[0]!.trackId).toBe(1);
+    expect(last!.faces[0]!.probabilities.sad).toBeCloseTo(0.8, 6); // the new model's raw output
+    // the running average carried on from the old model's (happy) towards the new one's (sad)
+    expect(last!.faces[0]!.smoothed.probabilities.happy).toBeGreaterThan(0.1);
+    expect(last!.faces[0]!.smoothed.probabilities.sad).toBeGreaterThan(last!.faces[0]!.smoothed.probabilities.happy);
+    expect(video.summary().tracks).toHaveLength(1);
+    expect(() => video.setDetectEvery(0)).toThrow(expect.objectContaining({ code: 'E_OPTION' }));
+    expect(() => video.setDetectEvery(1.5)).toThrow(expect.objectContaining({ code: 'E_OPTION' }));
+    expect(() => video.setClassifier({} as never)).toThrow(expect.objectContaining({ code: 'E_OPTION', message: expect.stringMatching(/ExpressionClassifier/) }));
+  });
+
   test('adaptive: a box predicted to move fast triggers an early detection', async () => {
     const { scene, detector, classifier } = fakes();
     const video = createVideoAnalyzer({ detector, classifier }, { detectEvery: 10, redetectShift: 0.2 });

@@ -209,6 +209,28 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
     }
   }, 120_000);
 
+  test('frame budget: frames over a (deliberately tiny) 1 ms budget → detector every 2nd, then 3rd frame, then ferkit-lite, in place: one track id throughout', async () => {
+    const rig = await openApp(y4m, '?backend=wasm&budget=1', { viewport: { width: 1280, height: 800 } });
+    try {
+      await waitForFace(rig.page);
+      let s = await pageStats(rig.page);
+      for (let i = 0; i < 120 && !(s.adaptation?.lite && s.adaptation.classifier === 'ferkit-lite'); i++) {
+        await sleep(500);
+        s = await pageStats(rig.page);
+      }
+      expect(s.errors).toEqual([]);
+      expect(s.adaptation).toMatchObject({ detectEvery: 3, lite: true, classifier: 'ferkit-lite' });
+      expect(s.adaptation!.reason).toMatch(/budget 1 ms\): switching to the lite classifier/);
+      await sleep(3000); // frames go on with the lite model, the same track
+      s = await pageStats(rig.page);
+      expect(s.trackIds).toEqual([1]);
+      expect(s.lastLabels).toHaveLength(1);
+      expect(await rig.page.locator('#banner-text').textContent()).toMatch(/Keeping up with the camera: .*lite classifier\. The live view now uses ferkit-lite/);
+    } finally {
+      await rig.close();
+    }
+  }, 120_000);
+
   describe('phone 390×844, light theme, slow model download', () => {
     let rig: WebRig;
     const delayModels = async (context: BrowserContext): Promise<void> => {

@@ -1,12 +1,13 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
  * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
- * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s`).
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s`), `?budget=40` (ms per frame
+ * before the live view lightens itself; `off` to never adapt).
  */
 import './style.css';
 import {
   BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
-  type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
+  type LiveAdaptation, type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
 } from 'ferkit/web';
 import { ValenceChart } from './charts.js';
 import { AnalysisClock } from './clock.js';
@@ -48,6 +49,8 @@ interface FerkitStats {
   clockCutMs: number;
   errors: string[];
   cameraError: string | null;
+  /** The live stream's frame-budget level (detector cadence, classifier) after the last frame; null before it. */
+  adaptation: LiveAdaptation | null;
 }
 
 declare global {
@@ -104,8 +107,6 @@ interface AppState {
   readonly load: LoadProgress;
   /** Page time each in-flight frame was sent (by analysis timestamp), for the transfer time. */
   readonly sentAt: Map<number, number>;
-  /** Since when frames have been too slow (page ms, or null), and whether the small model was offered already. */
-  readonly slow: { since: number | null; offered: boolean };
   /** Frames sent to the worker and not answered yet (at most {@link MAX_IN_FLIGHT}). */
   inFlight: number;
   /** True while a frame is being grabbed from the video. */
@@ -232,33 +233,22 @@ function onResult(s: AppState, analysed: LiveFrame, timings: WorkerFrameTimings)
     byId('stat-first').textContent = `first result ${(now / 1000).toFixed(1)} s after page load`;
     announce('Analysing the camera.');
   }
-  suggestLiteModel(s, now);
+  if (timings.adaptation) reportAdaptation(s, timings.adaptation);
 }
 
-/** Below this many analysed frames a second for {@link SLOW_FOR_MS}, the page suggests the small model (once). */
-const SLOW_FPS = 8;
-const SLOW_FOR_MS = 10_000;
-
 /**
- * Frames missing their budget: offer the small model (a reload with `?classifier=ferkit-lite`). Not switched silently:
- * a switch restarts the tracks, and the user may prefer accuracy to speed.
+ * The worker keeps frames within their budget by itself (detector every 2nd/3rd frame, then the lite classifier; see
+ * `frameBudget` in src/web/analyzer.ts): each change is shown once in a notice and announced, and the ms/frame pill says
+ * the current level. Tracks carry on through a change.
  */
-function suggestLiteModel(s: AppState, now: number): void {
-  if (s.slow.offered || !s.info || s.info.models.classifier === BUNDLED_CLASSIFIERS.lite || s.activeTab === 'photos') return;
-  if (s.stats.fps >= SLOW_FPS || s.recent.length < 3) {
-    s.slow.since = null;
-    return;
-  }
-  s.slow.since ??= now;
-  if (now - s.slow.since < SLOW_FOR_MS) return;
-  s.slow.offered = true;
-  showBanner(s, 'info', `Frames are slow on this device (${s.stats.fps.toFixed(1)} a second). The small expression model needs about half the `
-    + `classifier time (the face detector's share stays): <button type="button" id="btn-use-lite">Use ${BUNDLED_CLASSIFIERS.lite}</button> (reloads the page; choose again under "Model and backend").`);
-  byId('btn-use-lite').addEventListener('click', () => {
-    const p = new URLSearchParams(location.search);
-    p.set('classifier', BUNDLED_CLASSIFIERS.lite);
-    location.search = `?${p.toString()}`;
-  });
+function reportAdaptation(s: AppState, a: LiveAdaptation): void {
+  const before = s.stats.adaptation;
+  s.stats.adaptation = a;
+  const level = `${a.detectEvery > 1 ? `detector every ${a.detectEvery} frames` : 'detector every frame'} · ${a.classifier}`;
+  byId('stat-ms').dataset.level = level;
+  if (!a.reason || (before && before.changes === a.changes && before.classifier === a.classifier)) return;
+  const lite = a.lite && !before?.lite ? ` The live view now uses ${a.classifier} (photos and video files keep ${s.info?.models.classifier ?? 'the chosen model'}).` : '';
+  showBanner(s, 'info', `Keeping up with the camera: ${a.reason.replace(/[&<>"]/g, (c) => `&#${c.charCodeAt(0)};`)}.${lite} Choose under "Model and backend" to set a model for good.`);
 }
 
 /** "Explain this face": the current video frame and the track's last box go to the worker for an occlusion map. */
@@ -435,9 +425,9 @@ async function boot(s: AppState): Promise<void> {
   const a = connectAnalyzer(worker);
   let info: WebAnalyzerInfo;
   try {
-    const { backend, threads, classifier } = chosenSettings(s.params);
+    const { backend, threads, classifier, frameBudget } = chosenSettings(s.params);
     info = await a.init({
-      backend, threads, classifier, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href,
+      backend, threads, classifier, frameBudget, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href,
       live: { tracker: { maxAgeMs: LIVE_TRACK_MAX_AGE_MS } },
     },
     (e) => {
@@ -477,15 +467,23 @@ async function boot(s: AppState): Promise<void> {
 /** Live tracks keep their id through this long without a detection (analysis time: pauses do not count). */
 const LIVE_TRACK_MAX_AGE_MS = 1500;
 
-/** The backend, threads and classifier asked for in the URL (`?backend=…&threads=…&classifier=…`); defaults are undefined. */
-function chosenSettings(params: URLSearchParams): { backend: WebBackend; threads: number | undefined; classifier: string | undefined } {
+/**
+ * The backend, threads, classifier and frame budget asked for in the URL (`?backend=…&threads=…&classifier=…&budget=…`,
+ * `budget` in ms per frame or `off`); defaults are undefined.
+ */
+function chosenSettings(params: URLSearchParams): {
+  backend: WebBackend; threads: number | undefined; classifier: string | undefined; frameBudget: false | { budgetMs: number } | undefined;
+} {
   const b = params.get('backend') ?? 'auto';
   const backend = ((WEB_BACKENDS as readonly string[]).includes(b) ? b : 'auto') as WebBackend;
   const t = Number(params.get('threads'));
   const threads = params.has('threads') && Number.isInteger(t) && t >= 1 && t <= 64 ? t : undefined;
   const c = params.get('classifier');
   const classifier = c && /^[\w.-]+$/.test(c) ? c : undefined;
-  return { backend, threads, classifier };
+  const b2 = params.get('budget');
+  const budgetMs = Number(b2);
+  const frameBudget = b2 === 'off' ? false : b2 !== null && Number.isFinite(budgetMs) && budgetMs > 0 && budgetMs <= 10_000 ? { budgetMs } : undefined;
+  return { backend, threads, classifier, frameBudget };
 }
 
 /** Fills the model/backend chooser from `models/manifest.json` and the URL; "Apply" reloads with the new parameters. */
@@ -542,7 +540,7 @@ function startApp(): AppState {
     ready: false, backend: null, threads: null, crossOriginIsolated: globalThis.crossOriginIsolated === true, modelsReadyMs: null,
     cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0,
     lastLabels: [], trackIds: [], tracks: {}, stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, queue: 0, roundTrip: 0 }, clockCutMs: 0, loadSteps: {},
-    errors: [], cameraError: null,
+    errors: [], cameraError: null, adaptation: null,
   };
   window.ferkitStats = stats;
   const params = new URLSearchParams(location.search);
@@ -579,7 +577,6 @@ function startApp(): AppState {
     clock: new AnalysisClock(),
     load: new LoadProgress(byId('loading'), byId('loading-summary'), byId<HTMLOListElement>('load-steps')),
     sentAt: new Map(),
-    slow: { since: null, offered: false },
     inFlight: 0,
     grabbing: false,
     running: false,
