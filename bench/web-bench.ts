@@ -111,6 +111,8 @@ export interface PageStats {
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   clockCutMs: number;
   loadSteps: Record<string, number>;
+  /** Track ids given a neutral baseline by the "Calibrate neutral" button. */
+  baselineTracks: number[];
   /** The live stream's frame-budget level (src/core/frame-budget.ts) after the last frame. */
   adaptation: { detectEvery: number; lite: boolean; classifier: string; reason: string | null; changes: number } | null;
 }

@@ -108,6 +108,14 @@ export interface WebAnalyzer {
    * feed it frames with their media time in ms, then ask for `summary(endMs)` as `ferkit video` prints it.
    */
   createVideoStream(): VideoAnalyzer;
+  /**
+   * "Calibrate now" for the webcam: each live track's (or one track's) neutral baseline is set from its last
+   * `baseline.seconds` of raw probabilities (default 5 s; `live.baseline` changes it), and later frames carry
+   * probabilities relative to it (`LiveFace.relative`; the smoothed label follows them). See docs/temporal.md.
+   * @param trackId - one live track; default: every live track.
+   * @returns the ids calibrated (empty when no face has been seen yet).
+   */
+  calibrateBaseline(trackId?: number): number[];
   /** Forgets all tracks (new IDs from 1). */
   resetTracking(): void;
   /** Replaces the tracking and smoothing options; tracks restart. @throws {FerkitError} `E_OPTION`. */
@@ -115,6 +123,12 @@ export interface WebAnalyzer {
   /** Releases every ONNX session. */
   dispose(): Promise<void>;
 }
+
+/**
+ * The webcam's per-person baseline: collected from the start, applied only on "calibrate now" (never automatically: a
+ * baseline taken while someone laughs would mark their later neutral face as sad).
+ */
+const LIVE_BASELINE = { seconds: 5, auto: false } as const;
 
 const baseOf = (): string => (typeof location === 'undefined' ? 'http://localhost/' : location.href);
 
@@ -187,7 +201,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     cleanup.push(() => classifier.dispose());
     liveClassifier = timedClassifier(classifier);
     await step('warmup', () => warmUp(liveDetector, classifier));
-    video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, { labels: options.labels, ...options.live });
+    video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, { labels: options.labels, baseline: LIVE_BASELINE, ...options.live });
   } catch (err) {
     await Promise.all(cleanup.map((f) => f()));
     throw err;
@@ -281,6 +295,10 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       alive();
       return createLiveAnalyzer({ detector: liveDetector, classifier }, { labels: options.labels, ...options.live });
     },
+    calibrateBaseline(trackId) {
+      alive();
+      return video.calibrateBaseline(trackId);
+    },
     resetTracking() {
       video.reset();
     },
@@ -295,7 +313,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
       // Anything else rebuilds the live analyzer (new track IDs), on top of the options given at init; the frame
       // budget's level carries over unless `detectEvery` is given.
       video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, {
-        labels: options.labels, detectEvery: adaptation.detectEvery, ...options.live, ...live,
+        labels: options.labels, detectEvery: adaptation.detectEvery, baseline: LIVE_BASELINE, ...options.live, ...live,
         smoothing: { ...options.live?.smoothing, ...live.smoothing },
       });
     },

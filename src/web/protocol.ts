@@ -20,6 +20,7 @@ export type WorkerRequest =
   | { type: 'videoStart'; id: number; stream: number }
   | { type: 'videoFrame'; id: number; stream: number; frame: ImageBitmap | VideoFrame; tMs: number; maxSide?: number }
   | { type: 'videoEnd'; id: number; stream: number; endMs: number }
+  | { type: 'calibrate'; id: number; trackId?: number }
   | { type: 'reset'; id: number }
   | { type: 'live'; id: number; options: LiveOptions }
   | { type: 'dispose'; id: number };
@@ -51,5 +52,6 @@ export type WorkerResponse =
   | { type: 'image'; id: number; result: ImageAnalysis; timings: WorkerFrameTimings }
   | { type: 'explanation'; id: number; result: FaceExplanationImage }
   | { type: 'videoSummary'; id: number; summary: VideoSummary }
+  | { type: 'calibrated'; id: number; trackIds: number[] }
   | { type: 'done'; id: number }
   | { type: 'error'; id: number; error: { code: string; message: string } };

@@ -35,6 +35,8 @@ export interface WorkerAnalyzer {
     frame(frame: ImageBitmap | VideoFrame, tMs: number, maxSide?: number): Promise<LiveFrame>;
     end(endMs: number): Promise<VideoSummary>;
   }>;
+  /** "Calibrate now" (see `WebAnalyzer.calibrateBaseline`): resolves to the track ids calibrated. */
+  calibrateBaseline(trackId?: number): Promise<number[]>;
   resetTracking(): Promise<void>;
   /** Replaces the tracking/smoothing options (tracks restart). */
   setLiveOptions(options: LiveOptions): Promise<void>;
@@ -116,6 +118,9 @@ export function connectAnalyzer(worker: WorkerLike): WorkerAnalyzer {
           return (await call<'videoSummary'>({ type: 'videoEnd', id: nextId++, stream, endMs })).summary;
         },
       };
+    },
+    async calibrateBaseline(trackId) {
+      return (await call<'calibrated'>({ type: 'calibrate', id: nextId++, ...(trackId !== undefined ? { trackId } : {}) })).trackIds;
     },
     async resetTracking() {
       await call<'done'>({ type: 'reset', id: nextId++ });

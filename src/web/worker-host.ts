@@ -145,6 +145,9 @@ export function serveAnalyzer(scope: WorkerScope, ort: OrtWebModule | OrtLoader)
         post({ type: 'videoSummary', id: req.id, summary: v.summary(req.endMs) });
         return;
       }
+      case 'calibrate':
+        post({ type: 'calibrated', id: req.id, trackIds: need().calibrateBaseline(req.trackId) });
+        return;
       case 'reset':
         need().resetTracking();
         post({ type: 'done', id: req.id });

@@ -128,6 +128,19 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       expect(await card.locator('.explain-out canvas').count()).toBe(0);
     }, 90_000);
 
+    test('"Calibrate neutral": the face gets a baseline, its card says the label is relative to it, the track stays', async () => {
+      const { page } = rig;
+      const before = await pageStats(page);
+      await page.click('#btn-calibrate');
+      await expect.poll(async () => (await pageStats(page)).baselineTracks, { timeout: 10_000 }).toEqual(before.trackIds.slice(-1));
+      expect(await page.locator('#banner-text').textContent()).toMatch(/Neutral baseline set for Person \d+: labels are now relative to it/);
+      const card = page.locator('#cards article.card[data-baseline=calibrated]');
+      await expect.poll(() => card.count(), { timeout: 10_000 }).toBe(1);
+      expect(await card.locator('.meta').textContent()).toMatch(/relative to this person's neutral baseline \(raw: \w+ \d+%\)/);
+      expect((await pageStats(page)).trackIds).toEqual(before.trackIds);
+      await page.screenshot({ path: join(SHOTS, 'web-calibrated-1280.png') });
+    }, 60_000);
+
     test('tabs: aria-controls, arrow keys, Home/End; the figures are not in a live region', async () => {
       const { page } = rig;
       for (const t of TABS) {

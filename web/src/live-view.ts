@@ -189,7 +189,11 @@ export class FaceCards {
       const v = el('span', 'valence', `${s.valence} ${s.valenceScore >= 0 ? '+' : ''}${s.valenceScore.toFixed(2)}`);
       const { bar, fill } = valenceBar();
       setValenceBar(fill, s.valenceScore);
-      card.meta.append('valence ', bar, v, ` · this frame: ${face.label} · face ${Math.round(face.box.width)} px${face.boxSource === 'predicted' ? ' (predicted box)' : ''}`);
+      // After "Calibrate neutral": the bars and label are relative to this person's resting face; say so, with the raw guess.
+      const rel = face.relative ?? null;
+      card.root.dataset.baseline = rel ? 'calibrated' : '';
+      const vsBaseline = rel ? ` · relative to this person's neutral baseline (raw: ${face.label} ${pct(face.labelScore)})` : ` · this frame: ${face.label}`;
+      card.meta.append('valence ', bar, v, `${vsBaseline} · face ${Math.round(face.box.width)} px${face.boxSource === 'predicted' ? ' (predicted box)' : ''}`);
       for (const e of EXPRESSIONS) {
         const b = card.bars.get(e)!;
         const p = s.probabilities[e];

@@ -49,6 +49,8 @@ interface FerkitStats {
   clockCutMs: number;
   errors: string[];
   cameraError: string | null;
+  /** Track ids given a neutral baseline by "Calibrate neutral". */
+  baselineTracks: number[];
   /** The live stream's frame-budget level (detector cadence, classifier) after the last frame; null before it. */
   adaptation: LiveAdaptation | null;
 }
@@ -381,6 +383,7 @@ function wireControls(s: AppState): void {
     });
   }
   byId('btn-camera').addEventListener('click', () => (s.stream ? stopCamera(s) : void startCamera(s)));
+  byId('btn-calibrate').addEventListener('click', () => void calibrateNeutral(s));
   mirrorBox.addEventListener('change', () => {
     video.classList.toggle('mirror', mirrorBox.checked);
     redrawOverlay(s);
@@ -454,6 +457,7 @@ async function boot(s: AppState): Promise<void> {
   stats.backend = info.backend;
   stats.threads = info.threads;
   stats.modelsReadyMs = performance.now();
+  byId<HTMLButtonElement>('btn-calibrate').disabled = false;
   s.load.ready(stats.modelsReadyMs);
   s.views.photos.modelsReady();
   s.views.videoFile.modelsReady();
@@ -462,6 +466,22 @@ async function boot(s: AppState): Promise<void> {
   backendEl.title = [`classifier ${info.models.classifier}`, `detector ${info.models.liveDetector}`, `models loaded in ${info.loadMs.toFixed(0)} ms`, ...info.notes].join('\n');
   if (info.notes.length && !info.crossOriginIsolated) showBanner(s, 'info', info.notes.join('; '));
   await camera;
+}
+
+/** "Calibrate neutral": every live face's last 5 s become its baseline (see calibrateBaseline in src/web/analyzer.ts). */
+async function calibrateNeutral(s: AppState): Promise<void> {
+  if (!s.analyzer) return;
+  try {
+    const ids = await s.analyzer.calibrateBaseline();
+    s.stats.baselineTracks = [...new Set([...s.stats.baselineTracks, ...ids])];
+    const text = ids.length
+      ? `Neutral baseline set for ${ids.map((id) => `Person ${id}`).join(', ')}: labels are now relative to it.`
+      : 'No face to calibrate: keep a face in view for a few seconds, then try again.';
+    showBanner(s, ids.length ? 'info' : 'warn', text);
+    announce(text);
+  } catch (err) {
+    error(s, `Calibration failed: ${(err as Error).message}`);
+  }
 }
 
 /** Live tracks keep their id through this long without a detection (analysis time: pauses do not count). */
@@ -540,7 +560,7 @@ function startApp(): AppState {
     ready: false, backend: null, threads: null, crossOriginIsolated: globalThis.crossOriginIsolated === true, modelsReadyMs: null,
     cameraReadyMs: null, firstResultMs: null, firstFaceMs: null, frames: 0, framesWithFace: 0, fps: 0, workerMs: 0,
     lastLabels: [], trackIds: [], tracks: {}, stages: { grab: 0, detect: 0, crop: 0, classifier: 0, track: 0, transfer: 0, queue: 0, roundTrip: 0 }, clockCutMs: 0, loadSteps: {},
-    errors: [], cameraError: null, adaptation: null,
+    errors: [], cameraError: null, adaptation: null, baselineTracks: [],
   };
   window.ferkitStats = stats;
   const params = new URLSearchParams(location.search);
