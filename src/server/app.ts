@@ -31,7 +31,7 @@ import { registerAnalyzeRoutes } from './routes-analyze.js';
 import { registerDashboardRoutes } from './routes-dashboard.js';
 import { registerSessionRoutes } from './routes-sessions.js';
 import { registerVideoRoutes } from './routes-videos.js';
-import { allowedHostNames, basicMatches, bearerMatches, capConnections, checkHost, type ConnectionStats } from './security.js';
+import { allowedHostNames, basicMatches, bearerMatches, capConnections, checkHost, lingerOnClose, type ConnectionStats } from './security.js';
 import { createSessionStore } from './sessions-store.js';
 import { registerStaticFiles } from './static-files.js';
 import { createVideoJobs, threadVideoRunner, type VideoJobRunner, type VideoJobs } from './video-jobs.js';
@@ -279,9 +279,13 @@ export async function startServer(options: ServerOptions): Promise<RunningServer
   }
   // An answer sent before the request body was read to its end (an upload refused half way: too large, disk full)
   // closes the connection: the unread rest would otherwise be parsed as the next request, and a client that reuses
-  // the socket gets a reset on its next request.
+  // the socket gets a reset on its next request. The close lingers (`lingerOnClose`): the client, still sending, gets to
+  // read the answer.
   app.addHook('onSend', async (request, reply, payload) => {
-    if (!request.raw.complete) reply.header('Connection', 'close');
+    if (!request.raw.complete) {
+      reply.header('Connection', 'close');
+      lingerOnClose(request.raw.socket);
+    }
     return payload;
   });
   app.addHook('onRequest', async (request, reply) => {

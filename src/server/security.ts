@@ -115,6 +115,32 @@ export function capConnections(server: Server, caps: ConnectionCaps): Connection
   return { get open() { return open; }, get refused() { return refused; }, byClient: (a) => perClient.get(a) ?? 0 };
 }
 
+/**
+ * Lingering close, as Apache and nginx do it: when the answer to a request whose body was not read to its end (a refused
+ * upload) has been written, the server stops writing (FIN) but goes on reading and dropping what the client still
+ * sends, for at most `ms` or `maxBytes`, and only then closes. A client busy uploading thus reads the answer (a 413)
+ * instead of a connection reset (EPIPE/ECONNRESET), and the server reads at most `maxBytes` more of an unwanted upload.
+ * Hooks the socket's `destroySoon`, which Node's HTTP server calls after an answer with `Connection: close`.
+ */
+export function lingerOnClose(socket: Socket | null | undefined, ms = 2000, maxBytes = 16 * 1024 * 1024): void {
+  const s = socket as (Socket & { destroySoon?: () => void; ferkitLinger?: boolean }) | null | undefined;
+  if (!s || s.ferkitLinger || typeof s.destroySoon !== 'function') return; // no socket: it was closed already
+  s.ferkitLinger = true;
+  s.destroySoon = function lingeringClose(this: Socket) {
+    if (this.writable) this.end();
+    let seen = 0;
+    const stop = (): void => { this.destroy(); };
+    const timer = setTimeout(stop, ms);
+    timer.unref();
+    this.on('data', (chunk: Buffer) => {
+      seen += chunk.length;
+      if (seen > maxBytes) stop();
+    });
+    this.once('close', () => clearTimeout(timer));
+    this.resume();
+  };
+}
+
 function rejectSocket(socket: Socket, reason: string, retryAfterS: number): void {
   const body = JSON.stringify(problem(503, 'E_BUSY', `${reason}; retry later`));
   socket.on('error', () => undefined);

@@ -136,8 +136,8 @@ describe('a 2 GB upload', () => {
   };
   /**
    * Posts a streamed body; resolves to the status, or to the error code when the server closed the connection while
-   * the client was still sending (after its 413 the server closes: a client busy writing may see EPIPE/ECONNRESET
-   * before it reads the answer).
+   * the client was still sending. After its 413 the server closes with a lingering close (it keeps reading and dropping
+   * for up to 2 s or 16 MiB), so a client busy writing reads the answer rather than a reset.
    */
   const post = async (url: string, type: string, body: ReadableStream<Uint8Array> | null): Promise<number | string> => {
     const ac = new AbortController();
@@ -152,7 +152,6 @@ describe('a 2 GB upload', () => {
       ac.abort(); // stop sending the rest
     }
   };
-  const REFUSED = [413, 'EPIPE', 'ECONNRESET', 'UND_ERR_SOCKET'];
 
   test('declared (Content-Length: 2 GB) → 413 before a byte is read; streamed → cut at the limit; the server stays well', async () => {
     const s = await start({ maxVideoBytes: 8 * 1024 * 1024 });
@@ -167,12 +166,14 @@ describe('a 2 GB upload', () => {
       }
       // Streamed without a length (chunked): the image route stops reading at --max-upload-mb (20 MiB), the video
       // route at --max-video-mb (8 MiB here), and only that much (plus socket buffers) was ever taken from the sender.
-      const image = hugeBody(2 * GiB);
-      expect(REFUSED).toContain(await post(`${s.url}v1/analyze`, 'image/jpeg', image.stream));
-      expect(image.pulled()).toBeLessThan(128 * 1024 * 1024);
-      const video = hugeBody(2 * GiB);
-      expect(REFUSED).toContain(await post(`${s.url}v1/videos`, 'video/mp4', video.stream));
-      expect(video.pulled()).toBeLessThan(128 * 1024 * 1024);
+      for (let i = 0; i < 3; i++) {
+        const image = hugeBody(2 * GiB);
+        expect(await post(`${s.url}v1/analyze`, 'image/jpeg', image.stream)).toBe(413);
+        expect(image.pulled()).toBeLessThan(128 * 1024 * 1024);
+        const video = hugeBody(2 * GiB);
+        expect(await post(`${s.url}v1/videos`, 'video/mp4', video.stream)).toBe(413);
+        expect(video.pulled()).toBeLessThan(128 * 1024 * 1024);
+      }
       // Nothing was buffered whole, and the server answers as before.
       expect(process.memoryUsage().rss - rss0).toBeLessThan(512 * 1024 * 1024);
       expect((await fetch(`${s.url}healthz`)).status).toBe(200);
