@@ -37,24 +37,25 @@ export interface QualityThresholds {
 }
 
 /**
- * The default thresholds, read off the curves of `node dist/bench/quality.js` (default model, FER2013 PublicTest;
- * figures and charts in `docs/quality.md`, data in `results/quality.json`):
- * - face size and sharpness: the lowest value whose accuracy stays within 5 points of undegraded faces (66.9%):
- *   32 px (62.4%; 24 px gave 50.0%), Laplacian variance 300 (300–400: 63.2%; 200–300: 59.8%);
- * - top-1 probability and margin: the lowest value above which the label is right more often than wrong
- *   (top-1 0.45–0.50: 48.1% right, 0.50–0.60: 54.0%; margin 0.15–0.20: 47.8%, 0.20–0.30: 50.7%);
- * - yaw, roll, detection score (detector path over 908 PublicTest faces): beyond the value, accuracy is about 10 points
- *   or more below the frontal, upright, confident faces: |yaw| > 45° (45–60°: 59.2%, > 60°: 48.6% against 69.5% under
- *   20°), |roll| > 20° (57.5% against 66.7%), score < 0.7 (55.6% against 67.0%).
+ * The default thresholds, read off the curves of `node dist/bench/quality.js` (the default model `ferkit-resnet-s` with
+ * its temperature, FER2013 PublicTest; re-measured 2026-12-01 after it was retrained and calibrated; figures and charts
+ * in `docs/quality.md`, data in `results/quality.json`):
+ * - face size and sharpness: the lowest value whose accuracy stays within 5 points of undegraded faces (67.1%):
+ *   40 px (65.8%; 32 px gave 61.9%), Laplacian variance 300 (300–400: 62.6%; 200–300: 60.3%);
+ * - top-1 probability and margin: the lowest value above which the label is right more often than wrong in every bin
+ *   (top-1 0.45–0.50: 46.4% right, 0.50–0.60: 53.3%; margin 0.20–0.30: 47.4%, 0.30–0.40: 52.3%);
+ * - yaw, roll, detection score (detector path over 908 PublicTest faces): beyond the value, accuracy is about 5–10
+ *   points or more below the frontal, upright, confident faces: |yaw| > 45° (45–60°: 56.6%, > 60°: 51.4% against
+ *   69.6–70.2% under 20°), |roll| > 20° (20–35°: 62.1% against 66.7–70.5%), score < 0.7 (0.6–0.7: 57.3% against 67–73%).
  */
 export const DEFAULT_QUALITY_THRESHOLDS: Readonly<QualityThresholds> = {
-  minFacePx: 32,
+  minFacePx: 40,
   minSharpness: 300,
   maxYawDeg: 45,
   maxRollDeg: 20,
   minDetectionScore: 0.7,
   minTop1: 0.5,
-  minMargin: 0.2,
+  minMargin: 0.3,
 };
 
 /** Variance of the 4-neighbour Laplacian over the interior of a square gray crop (row-major, `size × size`). */
