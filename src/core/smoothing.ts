@@ -90,15 +90,16 @@ export class ProbabilityEma<K extends string = string> {
 
 /**
  * Default smoothing of the video path (`createVideoAnalyzer`, `ferkit video`, the web app), chosen from the temporal
- * benchmark (`bench/temporal.ts`, figures in `docs/temporal.md` and `results/temporal.json`): among the settings with at
- * most 0.5 false label switches per minute (0.30), the one that shows the true class in the most frames (89.8 %, was
- * 84.8 %); median latency to follow a change 0.40 s at 15 fps (was 0.67 s), 90th percentile 0.87 s (was 1.2 s).
+ * benchmark (`bench/temporal.ts`, figures in `docs/temporal.md` and `results/temporal.json`; re-run 2026-12-01 with the
+ * retrained, calibrated default classifier): among the settings with at most 0.5 false label switches per minute
+ * (0.24), the one that shows the true class in the most frames (89.5 %; the old defaults 85.5 %); median latency to
+ * follow a change 0.33 s at 15 fps (old 0.67 s), 90th percentile 0.93 s (old 1.13 s).
  */
 export const DEFAULT_SMOOTHING = Object.freeze({
-  /** Half-life of {@link ProbabilityEma}, ms (was 400 before the benchmark). */
-  halfLifeMs: 300,
-  /** {@link HysteresisOptions.margin} (was 0.1). */
-  margin: 0.15,
+  /** Half-life of {@link ProbabilityEma}, ms (was 400 before the benchmark; 300 after its first run). */
+  halfLifeMs: 200,
+  /** {@link HysteresisOptions.margin} (was 0.1; 0.15 after the benchmark's first run). */
+  margin: 0.3,
   /**
    * {@link HysteresisOptions.minDwellMs}, ms (was 200): at ≥ 10 fps the EMA already keeps one-frame blips off the
    * display; at 5 fps or less use 100–200 ms.
