@@ -330,7 +330,7 @@ export function headerSize(bytes: Uint8Array, format: string): { width: number; 
   const be16 = (i: number): number => (bytes[i]! << 8) | bytes[i + 1]!;
   if (format === 'png') {
     // signature (8) + IHDR length (4) + "IHDR" (4) + width (4) + height (4)
-    if (bytes.length < 24 || String.fromCharCode(...bytes.subarray(12, 16)) !== 'IHDR') return null;
+    if (bytes.length < 24 || ascii(bytes, 12, 16) !== 'IHDR') return null;
     const width = ((bytes[16]! << 24) >>> 0) + (bytes[17]! << 16) + be16(18);
     const height = ((bytes[20]! << 24) >>> 0) + (bytes[21]! << 16) + be16(22);
     return width > 0 && height > 0 ? { width, height } : null;

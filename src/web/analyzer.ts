@@ -185,6 +185,9 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     configureOrtWeb(ort, { wasmPaths, backend: options.backend, threads: options.threads }),
     fetchManifest(modelsUrl),
   ]));
+  /** The live classifier from its fetched bytes and card (the one at start, and ferkit-lite when the frame budget asks). */
+  const makeClassifier = (bytes: Uint8Array, card: unknown): Promise<ExpressionClassifier> =>
+    createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 });
   // Both downloads start at once. The small detector's session is created first: that compiles the WASM runtime
   // while the larger classifier is still downloading. Sessions are created one after the other (one WASM instance).
   const classifierFetch = fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
@@ -197,7 +200,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
   let video: VideoAnalyzer;
   try {
     const { bytes, card } = await classifierFetch;
-    classifier = await step('classifier', () => createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 }));
+    classifier = await step('classifier', () => makeClassifier(bytes, card));
     cleanup.push(() => classifier.dispose());
     liveClassifier = timedClassifier(classifier);
     await step('warmup', () => warmUp(liveDetector, classifier));
@@ -219,7 +222,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
     if (level.lite && !adaptation.lite && !liteLoading) {
       liteLoading = (async () => {
         const { bytes, card } = await fetchClassifier(modelsUrl, BUNDLED_CLASSIFIERS.lite, fetchOpts);
-        const lite = await createExpressionClassifier(ort, bytes, card, { session: runtime.sessionOptions, maxBatch: 16 });
+        const lite = await makeClassifier(bytes, card);
         if (disposed) {
           await lite.dispose();
           return;

@@ -130,6 +130,7 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
 
     test('"Calibrate neutral": the face gets a baseline, its card says the label is relative to it, the track stays', async () => {
       const { page } = rig;
+      await waitForFace(page); // also when this test runs alone
       const before = await pageStats(page);
       await page.click('#btn-calibrate');
       await expect.poll(async () => (await pageStats(page)).baselineTracks, { timeout: 10_000 }).toEqual(before.trackIds.slice(-1));
