@@ -111,6 +111,8 @@ export interface PageStats {
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   clockCutMs: number;
   loadSteps: Record<string, number>;
+  /** Page ms of start-up milestones (boot, workerCreated, firstProgress, firstFrameSent). */
+  timeline: Record<string, number>;
   /** Track ids given a neutral baseline by the "Calibrate neutral" button. */
   baselineTracks: number[];
   /** The live stream's frame-budget level (src/core/frame-budget.ts) after the last frame. */
@@ -203,6 +205,16 @@ function trackTransfer(context: BrowserContext): { done(): Promise<Transfer> } {
   return { async done() { open = false; await Promise.all(pending); return t; } };
 }
 
+/** Navigation milestones of the page (ms from navigation start): HTML received, DOMContentLoaded, load. */
+async function navigationMarks(page: Page): Promise<Record<string, number>> {
+  return page.evaluate(() => {
+    const n = performance.getEntriesByType('navigation')[0] as PerformanceNavigationTiming | undefined;
+    const out: Record<string, number> = {};
+    if (n) Object.assign(out, { htmlEnd: Math.round(n.responseEnd), domContentLoaded: Math.round(n.domContentLoadedEventEnd), load: Math.round(n.loadEventEnd) });
+    return out;
+  });
+}
+
 /** Figures of one page load: first result, then frames/s and stage times over `seconds`. */
 async function loadFigures(page: Page, seconds: number, transfer: ReturnType<typeof trackTransfer>): Promise<Record<string, unknown>> {
   const first = await waitForFace(page);
@@ -218,6 +230,7 @@ async function loadFigures(page: Page, seconds: number, transfer: ReturnType<typ
     modelsReadyMs: round(first.modelsReadyMs), cameraReadyMs: round(first.cameraReadyMs),
     firstResultMs: round(first.firstResultMs), firstFaceMs: round(first.firstFaceMs),
     loadStepsMs: Object.fromEntries(Object.entries(first.loadSteps).filter(([k]) => !k.startsWith('fetchStart:'))),
+    timelineMs: { ...(await navigationMarks(page)), ...first.timeline },
     fps: round((b.frames - a.frames) / wall, 2), framesMeasured: b.frames - a.frames, seconds: round(wall, 2),
     framesWithFaceShare: round((b.framesWithFace - a.framesWithFace) / Math.max(1, b.frames - a.frames), 3),
     workerMsPerFrame: round(b.workerMs, 2),

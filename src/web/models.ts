@@ -23,11 +23,11 @@ export interface ModelManifest {
 }
 
 /** The loading steps that are not a file download, in the order they run. */
-export const LOAD_STEPS = ['runtime', 'detector', 'classifier', 'warmup'] as const;
+export const LOAD_STEPS = ['runtime', 'engine', 'detector', 'classifier'] as const;
 /**
- * `runtime`: ONNX Runtime set up and the model list fetched; `detector` / `classifier`: ONNX sessions created from
- * the fetched bytes (the first one also fetches and compiles the WASM runtime); `warmup`: one detector and one
- * classifier run on a blank frame, so that the first camera frame does not pay for it.
+ * `runtime`: ONNX Runtime configured and the model list fetched; `engine`: ONNX Runtime's WebAssembly runtime fetched,
+ * compiled and initialised (while the models download); `detector` / `classifier`: the model's ONNX session created
+ * from its fetched bytes and run once on a blank input, so that the first camera frame does not pay for that first run.
  */
 export type LoadStep = (typeof LOAD_STEPS)[number];
 
@@ -92,6 +92,7 @@ export async function fetchVerified(url: string, sha256: string, options: FetchM
   const cache = await openCache(options);
   const key = new URL(`/__ferkit-model-cache/${sha256}`, typeof location === 'undefined' ? 'http://localhost/' : location.href).href;
   if (cache) {
+    options.onProgress?.({ type: 'fetch', file, total: null }); // the cache read is timed from here, like a download
     const hit = await cache.match(key);
     if (hit) {
       const bytes = new Uint8Array(await hit.arrayBuffer());

@@ -100,3 +100,27 @@ export async function configureOrtWeb(ort: OrtWebModule, options: OrtWebOptions)
       : { executionProviders: ['wasm'], logSeverityLevel: 3, graphOptimizationLevel: 'disabled' },
   };
 }
+
+/**
+ * The smallest valid ONNX model: one `Identity` node, float32 input `x` `[1]` → output `y` `[1]` (opset 13, 70 bytes;
+ * made with `onnx.helper.make_graph([make_node("Identity", ["x"], ["y"])], "init", …)`).
+ */
+const INIT_MODEL_BASE64 = 'CAgSADo6ChAKAXgSAXkiCElkZW50aXR5EgRpbml0Wg8KAXgSCgoICAESBAoCCAFiDwoBeRIKCggIARIECgIIAUIECgAQDQ==';
+
+/**
+ * Makes ONNX Runtime fetch, compile and initialise its WebAssembly runtime now, by creating (and releasing) a session of
+ * a 70-byte model. ONNX Runtime otherwise does this inside the first real `InferenceSession.create`, i.e. only after
+ * that model's bytes have arrived; started first, the 14 MB runtime streams and compiles while the models download.
+ * Call after {@link configureOrtWeb}.
+ * @throws {FerkitError} `E_MODEL_LOAD` when the runtime cannot be loaded (e.g. its `.wasm` is missing under `wasmPaths`).
+ */
+export async function startOrtRuntime(ort: OrtWebModule, sessionOptions: SessionOptions): Promise<void> {
+  const bytes = Uint8Array.from(atob(INIT_MODEL_BASE64), (c) => c.charCodeAt(0));
+  let session: Awaited<ReturnType<OrtWebModule['InferenceSession']['create']>>;
+  try {
+    session = await ort.InferenceSession.create(bytes, sessionOptions);
+  } catch (cause) {
+    throw new FerkitError('E_MODEL_LOAD', `ONNX Runtime could not start its ${ort.env.wasm.wasmPaths ? `WebAssembly runtime from ${String(ort.env.wasm.wasmPaths)}` : 'runtime'}: ${(cause as Error).message}`, undefined, { cause });
+  }
+  await session.release();
+}

@@ -30,9 +30,14 @@ export function modelRows(root: string): ModelFileRow[] {
     for (const f of readdirSync(join(root, 'models', dir)).filter((n) => n.endsWith('.onnx')).sort()) {
       const rel = dir ? `${dir}/${f}` : f;
       const cardRel = rel.replace(/\.onnx$/, '.card.json');
-      const card = JSON.parse(readFileSync(join(root, 'models', cardRel), 'utf8')) as { id?: string; license?: string; trainedOn?: string };
+      const card = JSON.parse(readFileSync(join(root, 'models', cardRel), 'utf8')) as {
+        id?: string; license?: string; trainedOn?: string; quantization?: { floatModel?: { id?: string } };
+      };
       const license = card.license ?? 'see card';
-      add(rel, license, `trained by ferkit (\`training/\`), FER2013 Training; card \`${cardRel}\``, inPackage);
+      const source = card.quantization
+        ? `int8 quantization of \`${card.quantization.floatModel?.id ?? '?'}\` (\`training/ferkit_train/quantize.py\`); card \`${cardRel}\``
+        : `trained by ferkit (\`training/\`), FER2013 Training; card \`${cardRel}\``;
+      add(rel, license, source, inPackage);
       add(cardRel, license, `model card of \`${card.id ?? f}\``, inPackage);
     }
   };

@@ -72,7 +72,23 @@ describe('training recipe (smoke)', () => {
     const [a, b] = await ttaClassifier.logits([face, mirror]);
     a!.forEach((v, j) => expect(Math.abs(v - b![j]!)).toBeLessThan(1e-4));
     await ttaClassifier.dispose();
-  }, 600_000); // one epoch + two exports (each scores PublicTest): 1–3.5 min on 2 cores (decoding the 32k JPEGs once dominates)
+
+    // int8 (ferkit_train.quantize): a QDQ graph that ONNX Runtime fuses into integer kernels; its card keeps the float
+    // card's contract and says how it was quantized; ORT's logits match the PyTorch simulation of the QDQ graph to ~0.01
+    await py(['ferkit_train.quantize', '--model', join(tmp, 'models', 'smoke.onnx'), '--data', FER2013_DIR, '--calibration', '64',
+      '--out', join(tmp, 'models', 'smoke-int8.onnx'), '--fixtures', join(tmp, 'fx')]);
+    const q = await readClassifierModel(join(tmp, 'models', 'smoke-int8.onnx'));
+    const qCard = q.card as { id: string; bytes: number; quantization: { floatModel: { id: string } }; metrics: { publicTest: { n: number } } };
+    expect(qCard.id).toBe('smoke-int8');
+    expect(qCard.quantization.floatModel.id).toBe('smoke');
+    expect(qCard.metrics.publicTest.n).toBe(3589);
+    expect(qCard.bytes).toBeLessThan(model.bytes.length / 2);
+    const qClassifier = await createExpressionClassifier(ort, q.bytes, q.card);
+    const qFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-int8.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    const qRows = await qClassifier.logits(qFx.pixels.map((p) => Float32Array.from(p)));
+    qRows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - qFx.logits[i]![j]!)).toBeLessThan(0.05)));
+    await qClassifier.dispose();
+  }, 600_000); // one epoch + two exports and a quantization (each scores PublicTest): 1.5–4 min on 2 cores (decoding the 32k JPEGs once dominates)
 
   test.skipIf(!HAS_TORCH || !HAS_FER2013)(`a run killed mid-epoch resumes at that batch and ends exactly like an uninterrupted run ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
     const common = ['--data', FER2013_DIR, '--limit', '256', '--batch-size', '32', '--epochs', '2', '--threads', '1', '--seed', '3', '--ema', '0.9'];
@@ -107,5 +123,13 @@ describe('training recipe (smoke)', () => {
     expect(held).toBeLessThan(30);
     expect(log).toMatch(new RegExp(`train ${112 - held} images, val 28`));
     expect(log).toMatch(/epoch=1 /);
-  });
+
+    // Distillation from an ensemble of two shipped models, flip-averaged, with the teacher logits computed once
+    const kd = join(tmp, 'csvkd');
+    const kdArgs = ['ferkit_train.train', '--data', csv, '--out', kd, '--epochs', '1', '--threads', '1',
+      '--teacher', '../models/ferkit-lite.onnx,../models/ferkit-resnet-s.onnx', '--teacher-flip', '--teacher-offline'];
+    expect(await py(kdArgs)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
+    const { stdout } = await promisify(execFile)(PY, ['-c', `import numpy as np; a = np.load("${join(kd, 'teacher_logits.npy')}"); print(a.shape, a.dtype)`], { encoding: 'utf8' });
+    expect(stdout.trim()).toBe(`(${112 - held}, 7) float32`);
+  }, 120_000);
 });

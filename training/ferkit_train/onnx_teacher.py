@@ -2,7 +2,7 @@
 training checkpoint is gone (``--teacher ../models/ferkit-resnet-s.onnx``).
 
 Only the operators ferkit's CNNs export to are supported (Conv with BatchNorm folded in, Relu, Add,
-GlobalAveragePool, Flatten, Gemm, plus a few simple ones); anything else raises ``NotImplementedError`` naming
+GlobalAveragePool, Flatten, Gemm, QuantizeLinear/DequantizeLinear of int8 QDQ graphs, plus a few simple ones); anything else raises ``NotImplementedError`` naming
 the operator. The graph is evaluated node by node with ``torch.nn.functional`` in float32, which matches ONNX Runtime
 within float rounding (test/training/smoke.test.ts checks it against the exported logits of the default model).
 """
@@ -55,6 +55,22 @@ def _gemm(t, a):
     return y + a.get("beta", 1.0) * t[2] if len(t) > 2 and t[2] is not None else y
 
 
+def _quantize(t, a):
+    """QuantizeLinear (per tensor): round half to even, saturate to the zero point's type."""
+    lo, hi = (0, 255) if t[2].dtype == torch.uint8 else (-128, 127)
+    return torch.clamp(torch.round(t[0] / t[1].float()) + t[2].float(), lo, hi)
+
+
+def _dequantize(t, a):
+    """DequantizeLinear, per tensor or per channel along ``axis`` (default 1)."""
+    x, s, z = t[0].float(), t[1].float(), t[2].float()
+    if s.dim() == 1 and s.numel() > 1:
+        shape = [1] * x.dim()
+        shape[a.get("axis", 1)] = -1
+        s, z = s.view(shape), z.view(shape)
+    return (x - z) * s
+
+
 _OPS = {
     "Conv": _conv,
     "Relu": lambda t, a: F.relu(t[0]),
@@ -64,5 +80,7 @@ _OPS = {
     "GlobalAveragePool": lambda t, a: t[0].mean((2, 3), keepdim=True),
     "Flatten": lambda t, a: t[0].flatten(a.get("axis", 1)),
     "Gemm": _gemm,
+    "QuantizeLinear": _quantize,  # int8 QDQ graphs (ferkit_train.quantize), simulated in float
+    "DequantizeLinear": _dequantize,
     "MaxPool": lambda t, a: F.max_pool2d(t[0], a["kernel_shape"], a.get("strides", a["kernel_shape"]), a.get("pads", [0, 0])[:2]),
 }

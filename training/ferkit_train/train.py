@@ -12,7 +12,11 @@ EMA weights when ``--ema`` is on) and ``status.json`` (where the run stands and 
 ``--resume`` continues from ``last.pt`` at the batch where it stopped.
 
 Knowledge distillation: ``--teacher runs/big/best.pt`` adds ``kd_alpha * T^2 * KL(softmax(teacher/T) || softmax(student/T))``
-to the loss (Hinton et al. 2015); the teacher sees the same augmented batch.
+to the loss (Hinton et al. 2015); the teacher sees the same augmented batch. ``--teacher a.onnx,b.onnx`` averages the
+logits of several teachers (an ensemble), ``--teacher-flip`` also averages each teacher over the horizontally flipped
+input, and ``--teacher-offline`` computes those logits once on the un-augmented training images (written to
+``<out>/teacher_logits.npy``) instead of on every augmented batch: an ensemble with flips costs 4 teacher passes per
+image per epoch online, and nothing per epoch offline.
 """
 from __future__ import annotations
 
@@ -72,7 +76,12 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     o.add_argument("--ema", type=float, default=0.0, help="exponential moving average of the weights (e.g. 0.999); 0 = off")
     o.add_argument("--mixup", type=float, default=0.0, help="probability of a mixup/cutmix batch (alternating); 0 = off")
     o.add_argument("--mixup-alpha", type=float, default=0.4, help="Beta(alpha, alpha) for the mixing weight")
-    o.add_argument("--teacher", default=None, help="best.pt of a trained teacher run, or a shipped .onnx classifier: distil from it")
+    o.add_argument("--teacher", default=None,
+                   help="best.pt of a trained teacher run, or a shipped .onnx classifier: distil from it; "
+                        "several, comma-separated, are an ensemble (their logits averaged)")
+    o.add_argument("--teacher-flip", action="store_true", help="average each teacher's logits over the input and its mirror")
+    o.add_argument("--teacher-offline", action="store_true",
+                   help="teacher logits computed once on the un-augmented training images, not per augmented batch")
     o.add_argument("--kd-alpha", type=float, default=0.7, help="weight of the distillation term (the rest: hard labels)")
     o.add_argument("--kd-temp", type=float, default=4.0, help="distillation temperature T")
     a = p.add_argument_group("augmentation")
@@ -209,6 +218,38 @@ def load_teacher(path: str, device: str) -> torch.nn.Module:
     return teacher.to(device).eval().to(memory_format=memory_format(ck["args"]["model"]))
 
 
+class TeacherEnsemble(torch.nn.Module):
+    """Frozen teachers whose logits ``[N, 7]`` are averaged (over the models and, with ``flip``, over the input and its
+    horizontal mirror); input ``[N, 1, 48, 48]`` NCHW normalised like the student's."""
+
+    def __init__(self, teachers: list[torch.nn.Module], flip: bool):
+        super().__init__()
+        self.teachers = torch.nn.ModuleList(teachers)
+        self.flip = flip
+
+    @torch.no_grad()
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        views = [x, x.flip(3)] if self.flip else [x]
+        outs = [t(v) for t in self.teachers for v in views]
+        return torch.stack(outs).mean(0)
+
+
+def offline_teacher_logits(teacher: torch.nn.Module, x_uint8: np.ndarray, path: Path, device: str) -> torch.Tensor:
+    """Teacher logits ``[N, 7]`` float32 of the un-augmented images ``x_uint8`` ``[N, 48, 48]``, cached in ``path``
+    (recomputed when the image count differs)."""
+    if path.exists():
+        cached = np.load(path)
+        if len(cached) == len(x_uint8):
+            return torch.from_numpy(cached)
+    t0 = time.time()
+    out = torch.cat([teacher(normalise(x_uint8[i:i + 512]).to(device)).cpu() for i in range(0, len(x_uint8), 512)])
+    tmp = path.with_suffix(".tmp.npy")
+    np.save(tmp, out.numpy().astype(np.float32))
+    os.replace(tmp, path)
+    print(f"teacher logits for {len(out)} images in {time.time() - t0:.0f} s -> {path}", flush=True)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
     out = Path(args.out)
@@ -245,7 +286,14 @@ def main(argv: list[str] | None = None) -> int:
     else:
         opt = torch.optim.AdamW(model.parameters(), lr=args.lr, weight_decay=args.weight_decay)
     ema = EMA(model, args.ema) if args.ema > 0 else None
-    teacher = load_teacher(args.teacher, args.device) if args.teacher else None
+    teacher = None
+    if args.teacher:
+        teacher = TeacherEnsemble([load_teacher(t, args.device) for t in args.teacher.split(",")], args.teacher_flip)
+    elif args.teacher_flip or args.teacher_offline:
+        raise SystemExit("--teacher-flip and --teacher-offline need --teacher")
+    if args.teacher_offline and args.mixup > 0:
+        raise SystemExit("--teacher-offline cannot be combined with --mixup (the mixed images have no precomputed logits)")
+    t_logits_tr = offline_teacher_logits(teacher, x_tr, out / "teacher_logits.npy", args.device) if args.teacher_offline else None
     steps_per_epoch = (len(y_tr) + args.batch_size - 1) // args.batch_size
     aug = AugmentConfig(**{k: (bool(getattr(args, f"aug_{k}")) if isinstance(v, bool) else getattr(args, f"aug_{k}"))
                            for k, v in asdict(AugmentConfig()).items() if not isinstance(v, tuple)})
@@ -304,8 +352,11 @@ def main(argv: list[str] | None = None) -> int:
             logits = model(xb)
             loss = soft_cross_entropy(logits, target, loss_w, args.label_smoothing)
             if teacher is not None:
-                with torch.no_grad():
-                    t_logits = teacher(xb)
+                if t_logits_tr is not None:
+                    t_logits = t_logits_tr[idx].to(args.device)
+                else:
+                    with torch.no_grad():
+                        t_logits = teacher(xb)
                 tt = args.kd_temp
                 kd = F.kl_div((logits / tt).log_softmax(1), (t_logits / tt).softmax(1), reduction="batchmean") * tt * tt
                 loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd

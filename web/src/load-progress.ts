@@ -8,10 +8,10 @@ import { el } from './ui.js';
 
 const STEP_NAMES: Record<LoadStep | 'camera', string> = {
   camera: 'Camera',
-  runtime: 'ONNX Runtime and model list',
-  detector: 'Face detector: ONNX session (loads and compiles the WebAssembly runtime)',
-  classifier: 'Expression model: ONNX session',
-  warmup: 'Warm-up run of both models',
+  runtime: 'ONNX Runtime settings and model list',
+  engine: 'ONNX Runtime WebAssembly: fetch and compile',
+  detector: 'Face detector: ONNX session and a first run',
+  classifier: 'Expression model: ONNX session and a first run',
 };
 
 interface Row { li: HTMLLIElement; text: HTMLElement; bar: HTMLProgressElement | null; t0: number }
