@@ -164,6 +164,17 @@ async function warmClassifier(classifier: ExpressionClassifier): Promise<void> {
   await classifier.classify([new Float32Array(classifier.inputSize * classifier.inputSize).fill(128)]);
 }
 
+/** `model` after its warm-up run; disposed (and the error rethrown) if that run fails. */
+async function warmedUp<T extends { dispose(): Promise<void> }>(model: T, warm: (m: T) => Promise<void>): Promise<T> {
+  try {
+    await warm(model);
+  } catch (err) {
+    await model.dispose();
+    throw err;
+  }
+  return model;
+}
+
 /**
  * Session options for a classifier. An int8 model (its card has `quantization`, from training/ferkit_train/quantize.py)
  * gets ONNX Runtime's graph optimisations on WASM even though the app turns them off elsewhere: only they fuse its
@@ -212,32 +223,15 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
   classifierFetch.catch(() => undefined); // awaited below; a rejection before then is not unhandled
   detectorFetch.catch(() => undefined);
   await engine;
-  const liveDetector = await step('detector', async () => {
-    const det = await createFaceDetector(ort, await detectorFetch, liveOpts, runtime.sessionOptions);
-    try {
-      await warmDetector(det);
-    } catch (err) {
-      await det.dispose();
-      throw err;
-    }
-    return det;
-  });
+  const liveDetector = await step('detector', async () =>
+    warmedUp(await createFaceDetector(ort, await detectorFetch, liveOpts, runtime.sessionOptions), warmDetector));
   const cleanup: (() => Promise<void>)[] = [() => liveDetector.dispose()];
   let classifier: ExpressionClassifier;
   let liveClassifier: ReturnType<typeof timedClassifier>;
   let video: VideoAnalyzer;
   try {
     const { bytes, card } = await classifierFetch;
-    classifier = await step('classifier', async () => {
-      const c = await makeClassifier(bytes, card);
-      try {
-        await warmClassifier(c);
-      } catch (err) {
-        await c.dispose();
-        throw err;
-      }
-      return c;
-    });
+    classifier = await step('classifier', async () => warmedUp(await makeClassifier(bytes, card), warmClassifier));
     cleanup.push(() => classifier.dispose());
     liveClassifier = timedClassifier(classifier);
     video = createLiveAnalyzer({ detector: liveDetector, classifier: liveClassifier }, { labels: options.labels, baseline: LIVE_BASELINE, ...options.live });

@@ -87,6 +87,23 @@ def projected_accuracy(probs: torch.Tensor, y: np.ndarray, set_id: str) -> dict:
     return {"n": int(keep.sum()), "accuracy": round(float((pred[keep] == t_idx[keep]).mean()), 4)}
 
 
+def write_parity_fixture(graph: nn.Module, model_id: str, sha256: str, fixtures: Path) -> None:
+    """``<fixtures>/<id>.parity.json`` for the ONNX Runtime parity test: four deterministic synthetic 48×48 inputs (noise,
+    a smooth pattern, a disc, flat grey; no dataset pixels) and ``graph``'s logits for them."""
+    g = torch.Generator().manual_seed(7)
+    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 48), indexing="ij")
+    px = torch.stack([(torch.rand(48, 48, generator=g) * 255).round(),
+                      (127.5 + 127.5 * torch.sin(3 * xx) * torch.cos(2 * yy)).round(),
+                      (255 * ((xx ** 2 + yy ** 2) < 0.5).float()).round(),
+                      torch.full((48, 48), 128.0)])
+    with torch.no_grad():
+        ref = graph(((px - MEAN) / STD).unsqueeze(1))
+    fixtures.mkdir(parents=True, exist_ok=True)
+    (fixtures / f"{model_id}.parity.json").write_text(json.dumps(
+        {"model": model_id, "sha256": sha256, "pixels": px.flatten(1).int().tolist(),
+         "logits": [[round(v, 6) for v in row] for row in ref.tolist()]}) + "\n")
+
+
 def plot_curves(run: Path) -> Path | None:
     try:
         import matplotlib
@@ -203,20 +220,7 @@ def main(argv: list[str] | None = None) -> int:
     os.replace(tmp, onnx_path)
     os.replace(tmpc, card_path)
 
-    # Parity fixture: deterministic synthetic faces-ish inputs (no dataset pixels), torch logits of the exported graph.
-    g = torch.Generator().manual_seed(7)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 48), indexing="ij")
-    px = [((torch.rand(48, 48, generator=g) * 255)).round(),
-          (127.5 + 127.5 * torch.sin(3 * xx) * torch.cos(2 * yy)).round(),
-          (255 * ((xx ** 2 + yy ** 2) < 0.5).float()).round(),
-          torch.full((48, 48), 128.0)]
-    px = torch.stack(px)
-    with torch.no_grad():
-        ref = graph(((px - MEAN) / STD).unsqueeze(1))
-    fixtures = Path(args.fixtures); fixtures.mkdir(parents=True, exist_ok=True)
-    (fixtures / f"{args.id}.parity.json").write_text(json.dumps(
-        {"model": args.id, "sha256": card["sha256"], "pixels": px.flatten(1).int().tolist(),
-         "logits": [[round(v, 6) for v in row] for row in ref.tolist()]}) + "\n")
+    write_parity_fixture(graph, args.id, card["sha256"], Path(args.fixtures))
     plot_curves(run)
     print(f"wrote {onnx_path} ({len(data)} bytes), {card_path}")
     return 0

@@ -221,23 +221,6 @@ def int8_card(float_path: Path, data: bytes, out: Path, args: argparse.Namespace
     return card
 
 
-def write_parity_fixture(onnx_path: Path, card: dict, fixtures: Path) -> None:
-    """``<id>.parity.json``: the export's synthetic inputs and this graph's logits in PyTorch (see export.py)."""
-    from .onnx_teacher import OnnxModule
-    g = torch.Generator().manual_seed(7)
-    yy, xx = torch.meshgrid(torch.linspace(-1, 1, 48), torch.linspace(-1, 1, 48), indexing="ij")
-    px = torch.stack([(torch.rand(48, 48, generator=g) * 255).round(),
-                      (127.5 + 127.5 * torch.sin(3 * xx) * torch.cos(2 * yy)).round(),
-                      (255 * ((xx ** 2 + yy ** 2) < 0.5).float()).round(),
-                      torch.full((48, 48), 128.0)])
-    with torch.no_grad():
-        ref = OnnxModule(str(onnx_path))(((px - MEAN) / STD).unsqueeze(1))
-    fixtures.mkdir(parents=True, exist_ok=True)
-    (fixtures / f"{card['id']}.parity.json").write_text(json.dumps(
-        {"model": card["id"], "sha256": card["sha256"], "pixels": px.flatten(1).int().tolist(),
-         "logits": [[round(v, 6) for v in row] for row in ref.tolist()]}) + "\n")
-
-
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--model", required=True, help="float classifier .onnx (with its .card.json beside it)")
@@ -269,7 +252,9 @@ def main(argv: list[str] | None = None) -> int:
     tmpc.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, out)
     os.replace(tmpc, card_path)
-    write_parity_fixture(out, card, Path(args.fixtures))
+    from .export import write_parity_fixture
+    from .onnx_teacher import OnnxModule
+    write_parity_fixture(OnnxModule(str(out)), card["id"], card["sha256"], Path(args.fixtures))
     print(f"{out}: {out.stat().st_size / 1e6:.2f} MB (float: {Path(args.model).stat().st_size / 1e6:.2f} MB), "
           f"{sum(n.op_type == 'QuantizeLinear' for n in q.graph.node)} quantized activations, "
           f"{args.calibration} calibration images, range {args.range}")
