@@ -3,7 +3,7 @@
  *
  *   npm run build && node dist/bench/calibrate.js [--data ../shared/data/fer2013] [--write-cards] [model ids…]
  *
- * For each bundled classifier (default: all in BUNDLED_CLASSIFIERS):
+ * For each bundled classifier (default: all in BUNDLED_CLASSIFIERS, then the int8 variants in models/):
  * 1. logits on the calibration hold-out of FER2013 Training (`isCalibrationHoldout`, ≈ 7%) and on PublicTest;
  * 2. fits the temperature on the hold-out only (never PublicTest), and reports NLL and ECE before/after on both;
  * 3. writes reliability diagrams before/after on PublicTest to results/calibration/<id>-reliability-{raw,calibrated}.svg;
@@ -16,7 +16,7 @@
  * fitted on images the model was trained on is biased: it sharpens, and made PublicTest ECE worse when tried).
  * Writes results/calibration.json.
  */
-import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fitTemperature, meanNll, softmaxWithTemperature, type TemperatureCalibration } from '../src/core/calibration.js';
@@ -37,7 +37,11 @@ const writeCards = argv.includes('--write-cards');
 const ids = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--data' && argv[i - 1] !== '--valence-model');
 let valenceModel = flag('--valence-model');
 let thresholds: { t: ValenceThresholds; f1: number; model: string } | undefined;
-const models = ids.length ? ids : Object.values(BUNDLED_CLASSIFIERS);
+/** The bundled int8 variants (a card with `quantization`): calibrated like the rest, after their float models. */
+const quantizedIds = readdirSync(join(root, 'models')).filter((f) => f.endsWith('.card.json'))
+  .map((f) => JSON.parse(readFileSync(join(root, 'models', f), 'utf8')) as { id: string; quantization?: unknown })
+  .filter((c) => c.quantization).map((c) => c.id).sort();
+const models = ids.length ? ids : [...Object.values(BUNDLED_CLASSIFIERS), ...quantizedIds];
 const outDir = join(root, 'results', 'calibration');
 mkdirSync(outDir, { recursive: true });
 

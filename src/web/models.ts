@@ -31,7 +31,11 @@ export const LOAD_STEPS = ['runtime', 'engine', 'detector', 'classifier'] as con
  */
 export type LoadStep = (typeof LOAD_STEPS)[number];
 
-/** Loading progress, a union on `type`. Byte counts are of the file being fetched; `ms` is the step's duration. */
+/**
+ * Loading progress, a union on `type`. Byte counts are of the file being fetched; `ms` is the step's duration.
+ * `fetch` comes when a model's loading starts (before the Cache API lookup, `total: null`) and again when a network
+ * download starts (with the `Content-Length`); `ready` ends both, with `fromCache` saying which.
+ */
 export type ModelLoadEvent =
   | { type: 'fetch'; file: string; total: number | null }
   | { type: 'progress'; file: string; loaded: number; total: number | null }

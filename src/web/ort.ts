@@ -120,7 +120,8 @@ export async function startOrtRuntime(ort: OrtWebModule, sessionOptions: Session
   try {
     session = await ort.InferenceSession.create(bytes, sessionOptions);
   } catch (cause) {
-    throw new FerkitError('E_MODEL_LOAD', `ONNX Runtime could not start its ${ort.env.wasm.wasmPaths ? `WebAssembly runtime from ${String(ort.env.wasm.wasmPaths)}` : 'runtime'}: ${(cause as Error).message}`, undefined, { cause });
+    const from = ort.env.wasm.wasmPaths ? ` (runtime files from ${String(ort.env.wasm.wasmPaths)})` : '';
+    throw new FerkitError('E_MODEL_LOAD', `ONNX Runtime could not start${from}: ${(cause as Error).message}`, undefined, { cause });
   }
-  await session.release();
+  await session.release().catch(() => undefined); // the runtime is up; a failed release of a 70-byte session costs nothing
 }

@@ -131,5 +131,9 @@ describe('training recipe (smoke)', () => {
     expect(await py(kdArgs)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
     const { stdout } = await promisify(execFile)(PY, ['-c', `import numpy as np; a = np.load("${join(kd, 'teacher_logits.npy')}"); print(a.shape, a.dtype)`], { encoding: 'utf8' });
     expect(stdout.trim()).toBe(`(${112 - held}, 7) float32`);
-  }, 120_000);
+    // the cache is reused for the same teachers and images, and recomputed for other teachers
+    expect(await py(kdArgs)).not.toMatch(/teacher logits for/);
+    const other = kdArgs.map((a) => (a.includes(',') ? '../models/ferkit-lite.onnx' : a));
+    expect(await py(other)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
+  }, 180_000);
 });

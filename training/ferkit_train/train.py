@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import copy
 import csv
+import hashlib
 import json
 import os
 import random
@@ -234,20 +235,30 @@ class TeacherEnsemble(torch.nn.Module):
         return torch.stack(outs).mean(0)
 
 
-def offline_teacher_logits(teacher: torch.nn.Module, x_uint8: np.ndarray, path: Path, device: str) -> torch.Tensor:
-    """Teacher logits ``[N, 7]`` float32 of the un-augmented images ``x_uint8`` ``[N, 48, 48]``, cached in ``path``
-    (recomputed when the image count differs)."""
-    if path.exists():
-        cached = np.load(path)
-        if len(cached) == len(x_uint8):
-            return torch.from_numpy(cached)
+def offline_teacher_logits(teacher: torch.nn.Module, x_uint8: np.ndarray, path: Path, device: str, key: dict) -> torch.Tensor:
+    """Teacher logits ``[N, 7]`` float32 of the un-augmented images ``x_uint8`` ``[N, 48, 48]``, cached in ``path`` with
+    ``key`` (the teachers' file hashes, the flip flag and a hash of the images) beside it in ``<path>.json``: a cache
+    made for other teachers or other images is recomputed, never reused."""
+    key = {**key, "images": hashlib.sha256(np.ascontiguousarray(x_uint8).tobytes()).hexdigest(), "n": int(len(x_uint8))}
+    key_path = path.with_suffix(".json")
+    if path.exists() and key_path.exists() and json.loads(key_path.read_text()) == key:
+        return torch.from_numpy(np.load(path))
     t0 = time.time()
     out = torch.cat([teacher(normalise(x_uint8[i:i + 512]).to(device)).cpu() for i in range(0, len(x_uint8), 512)])
     tmp = path.with_suffix(".tmp.npy")
     np.save(tmp, out.numpy().astype(np.float32))
     os.replace(tmp, path)
+    write_json_atomic(key, key_path)
     print(f"teacher logits for {len(out)} images in {time.time() - t0:.0f} s -> {path}", flush=True)
     return out
+
+
+def file_sha256(path: str) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -293,7 +304,10 @@ def main(argv: list[str] | None = None) -> int:
         raise SystemExit("--teacher-flip and --teacher-offline need --teacher")
     if args.teacher_offline and args.mixup > 0:
         raise SystemExit("--teacher-offline cannot be combined with --mixup (the mixed images have no precomputed logits)")
-    t_logits_tr = offline_teacher_logits(teacher, x_tr, out / "teacher_logits.npy", args.device) if args.teacher_offline else None
+    t_logits_tr = None
+    if args.teacher_offline:
+        key = {"teachers": [file_sha256(t) for t in args.teacher.split(",")], "flip": bool(args.teacher_flip)}
+        t_logits_tr = offline_teacher_logits(teacher, x_tr, out / "teacher_logits.npy", args.device, key)
     steps_per_epoch = (len(y_tr) + args.batch_size - 1) // args.batch_size
     aug = AugmentConfig(**{k: (bool(getattr(args, f"aug_{k}")) if isinstance(v, bool) else getattr(args, f"aug_{k}"))
                            for k, v in asdict(AugmentConfig()).items() if not isinstance(v, tuple)})

@@ -45,7 +45,7 @@ interface FerkitStats {
   stages: { grab: number; detect: number; crop: number; classifier: number; track: number; transfer: number; queue: number; roundTrip: number };
   /** Duration of each loading step and model download, ms (see load-progress.ts). */
   loadSteps: Record<string, number>;
-  /** Page ms at which start-up milestones were first reached (boot, worker, firstProgress, modelsReady, firstFrameSent…). */
+  /** Page ms at which start-up milestones were first reached: boot, workerCreated, firstProgress, firstFrameSent. */
   timeline: Record<string, number>;
   /** Analysis-clock time cut out of pauses and stalls, ms (see clock.ts). */
   clockCutMs: number;
