@@ -16,7 +16,7 @@
  * fitted on images the model was trained on is biased: it sharpens, and made PublicTest ECE worse when tried).
  * Writes results/calibration.json.
  */
-import { mkdirSync, readdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fitTemperature, meanNll, softmaxWithTemperature, type TemperatureCalibration } from '../src/core/calibration.js';
@@ -26,6 +26,7 @@ import { calibrationBins, expectedCalibrationError, reportFromConfusion } from '
 import { valenceCategory, valenceScore, type ValenceThresholds } from '../src/core/valence.js';
 import { CALIBRATION_PERCENT, datasetLogits, isCalibrationHoldout, type DatasetLogits } from '../src/node/calibration.js';
 import { openDataset } from '../src/node/datasets.js';
+import { listBundledModels } from '../src/cli/models.js';
 import { packageRoot, readClassifierModel } from '../src/node/models.js';
 import { reliabilityChartSvg } from '../src/node/report.js';
 
@@ -37,10 +38,8 @@ const writeCards = argv.includes('--write-cards');
 const ids = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--data' && argv[i - 1] !== '--valence-model');
 let valenceModel = flag('--valence-model');
 let thresholds: { t: ValenceThresholds; f1: number; model: string } | undefined;
-/** The bundled int8 variants (a card with `quantization`): calibrated like the rest, after their float models. */
-const quantizedIds = readdirSync(join(root, 'models')).filter((f) => f.endsWith('.card.json'))
-  .map((f) => JSON.parse(readFileSync(join(root, 'models', f), 'utf8')) as { id: string; quantization?: unknown })
-  .filter((c) => c.quantization).map((c) => c.id).sort();
+// The bundled int8 variants are calibrated like the rest, after their float models.
+const quantizedIds = listBundledModels().filter((m) => m.quantizedFrom).map((m) => m.id);
 const models = ids.length ? ids : [...Object.values(BUNDLED_CLASSIFIERS), ...quantizedIds];
 const outDir = join(root, 'results', 'calibration');
 mkdirSync(outDir, { recursive: true });

@@ -25,6 +25,8 @@ export interface BundledModel {
   facesPerSecond: number | null;
   /** Whether this is the default classifier. */
   default: boolean;
+  /** For an int8 variant (`quantization` in its card, from training/ferkit_train/quantize.py): the float model's id. */
+  quantizedFrom: string | null;
 }
 
 const num = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
@@ -52,6 +54,7 @@ export function listBundledModels(defaultId: string = DEFAULT_CLASSIFIER): Bundl
     try { bytes = statSync(path).size; } catch { /* missing */ }
     const metrics = (card.metrics ?? {}) as Record<string, Record<string, unknown> | undefined>;
     const speed = (card.speed ?? card.benchmark ?? {}) as Record<string, unknown>;
+    const quantization = card.quantization as { floatModel?: { id?: unknown } } | undefined;
     out.push({
       id, path, bytes,
       architecture: typeof card.architecture === 'string' ? card.architecture : null,
@@ -60,6 +63,7 @@ export function listBundledModels(defaultId: string = DEFAULT_CLASSIFIER): Bundl
       macroF1: num(metrics.publicTest?.macroF1),
       facesPerSecond: num(speed.facesPerSecond),
       default: id === defaultId,
+      quantizedFrom: typeof quantization?.floatModel?.id === 'string' ? quantization.floatModel.id : null,
     });
   }
   return out;

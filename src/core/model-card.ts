@@ -37,6 +37,8 @@ export interface ExpressionModelCard {
   training: Record<string, unknown>;
   /** Temperature scaling fitted on held-out data; absent = uncalibrated (T = 1). */
   calibration?: TemperatureCalibration;
+  /** Present on int8 variants (training/ferkit_train/quantize.py): how they were quantized, and from which float model. */
+  quantization?: { floatModel: { id: string; sha256: string }; [k: string]: unknown };
 }
 
 /** Hex SHA-256 with Web Crypto (`globalThis.crypto.subtle`, in Node ≥ 20 and browsers). */

@@ -1,4 +1,3 @@
-import { readdirSync, readFileSync } from 'node:fs';
 import { readFile, readdir } from 'node:fs/promises';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
@@ -7,13 +6,12 @@ import { BUNDLED_CLASSIFIERS, createExpressionClassifier, type ExpressionClassif
 import { FerkitError } from '../../src/core/errors.js';
 import { sampleGray, wholeImageWindow } from '../../src/core/image.js';
 import { EXPRESSIONS } from '../../src/core/labels.js';
+import { listBundledModels } from '../../src/cli/models.js';
 import { readClassifierModel } from '../../src/node/models.js';
 import { FER2013_DIR, HAS_FER2013, NO_SHARED } from '../helpers/shared.js';
 
-/** Bundled int8 variants (`models/<id>.card.json` with a `quantization` section, from training/ferkit_train/quantize.py). */
-const QUANTIZED = readdirSync(new URL('../../models/', import.meta.url)).filter((f) => f.endsWith('.card.json'))
-  .map((f) => JSON.parse(readFileSync(new URL(`../../models/${f}`, import.meta.url), 'utf8')) as { id: string; quantization?: { floatModel: { id: string } } })
-  .filter((c) => c.quantization).map((c) => ({ id: c.id, floatId: c.quantization!.floatModel.id }));
+/** Bundled int8 variants (`quantization` in the card, from training/ferkit_train/quantize.py) and their float models. */
+const QUANTIZED = listBundledModels().filter((m) => m.quantizedFrom).map((m) => ({ id: m.id, floatId: m.quantizedFrom! }));
 const floatOf = (id: string): string | undefined => QUANTIZED.find((q) => q.id === id)?.floatId;
 
 describe.each([...Object.values(BUNDLED_CLASSIFIERS), ...QUANTIZED.map((q) => q.id)])('bundled classifier %s', (id) => {

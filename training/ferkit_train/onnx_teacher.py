@@ -22,23 +22,27 @@ def _attrs(node: onnx.NodeProto) -> dict:
 class OnnxModule(nn.Module):
     """A frozen ONNX graph: input ``[N, 1, 48, 48]`` NCHW float32, output the graph's first output (logits)."""
 
-    def __init__(self, path: str):
+    def __init__(self, path: str | onnx.ModelProto):
         super().__init__()
-        model = onnx.load(path)
+        model = path if isinstance(path, onnx.ModelProto) else onnx.load(path)
         self.nodes = [(n.op_type, list(n.input), list(n.output), _attrs(n)) for n in model.graph.node]
         self.weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
         self.input_name = model.graph.input[0].name
         self.output_name = model.graph.output[0].name
         for op, *_ in self.nodes:
             if op not in _OPS:
-                raise NotImplementedError(f"{path}: ONNX operator {op} is not supported by OnnxModule")
+                raise NotImplementedError(f"{path if isinstance(path, str) else model.graph.name}: ONNX operator {op} is not supported by OnnxModule")
 
     @torch.no_grad()
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
+    def activations(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        """Every tensor the graph computes for ``x`` (the input and each node's output, by name), weights left out."""
         env = {**self.weights, self.input_name: x.contiguous()}
         for op, ins, outs, attrs in self.nodes:
             env[outs[0]] = _OPS[op]([env[i] if i else None for i in ins], attrs)
-        return env[self.output_name]
+        return {k: v for k, v in env.items() if k not in self.weights}
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.activations(x)[self.output_name]
 
 
 def _conv(t, a):

@@ -40,31 +40,21 @@ import onnx
 import torch
 from onnx import TensorProto, helper, numpy_helper
 
-from .data import calibration_mask, load_split_with_ids
-from .onnx_teacher import _OPS
+from .data import calibration_mask, load_split, load_split_with_ids
+from .export import LABEL_SETS, metrics, projected_accuracy, write_parity_fixture
+from .onnx_teacher import OnnxModule
+from .train import normalise
 
-MEAN, STD = 127.5, 127.5
 W_QMAX = 63  # 7-bit weights ("reduce_range"): see the module docstring
 QUANTIZED_INPUT_OPS = {"Conv", "Add", "Relu", "MaxPool", "GlobalAveragePool"}
 
 
-def activation_ranges(model: onnx.ModelProto, x: np.ndarray, mode: str, batch: int = 256) -> dict[str, tuple[float, float]]:
-    """Range (lo, hi) of every activation tensor of ``model`` over the images ``x`` (float32 ``[N, 1, 48, 48]``)."""
-    weights = {i.name: torch.from_numpy(numpy_helper.to_array(i).copy()) for i in model.graph.initializer}
-    nodes = [(n.op_type, list(n.input), list(n.output), {a.name: helper.get_attribute_value(a) for a in n.attribute})
-             for n in model.graph.node]
-    input_name = model.graph.input[0].name
+def activation_ranges(graph: OnnxModule, x: torch.Tensor, mode: str, batch: int = 256) -> dict[str, tuple[float, float]]:
+    """Range (lo, hi) of every activation tensor of ``graph`` over the images ``x`` (float32 ``[N, 1, 48, 48]``)."""
     samples: dict[str, list[np.ndarray]] = {}
     lo_hi: dict[str, list[float]] = {}
-    torch.set_grad_enabled(False)
     for i in range(0, len(x), batch):
-        env = {**weights, input_name: torch.from_numpy(x[i:i + batch])}
-        for op, ins, outs, attrs in nodes:
-            env[outs[0]] = _OPS[op]([env[k] if k else None for k in ins], attrs)
-        for name, t in env.items():
-            if name in weights:
-                continue
-            v = t.detach().float()
+        for name, v in graph.activations(x[i:i + batch]).items():
             if mode == "minmax":
                 cur = lo_hi.setdefault(name, [np.inf, -np.inf])
                 cur[0] = min(cur[0], float(v.min()))
@@ -187,23 +177,14 @@ def quantize(model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]) -> 
     return out
 
 
-def int8_card(float_path: Path, data: bytes, out: Path, args: argparse.Namespace, ranges_mode: str) -> dict:
+def int8_card(float_path: Path, data: bytes, graph: OnnxModule, args: argparse.Namespace) -> dict:
     """The int8 model's card: the float card's contract (input, labels, training) with this file's hash and size, the
-    quantization recipe, and PublicTest metrics of the int8 graph (run in PyTorch, ``OnnxModule``, which simulates each
+    quantization recipe, and PublicTest metrics of the int8 ``graph`` (run in PyTorch, which simulates each
     ``QuantizeLinear``/``DequantizeLinear`` in float; ONNX Runtime's integer kernels agree to within rounding,
     checked by ``ferkit evaluate``). The temperature is refitted by ``bench/calibrate.ts --write-cards``."""
-    from .export import LABEL_SETS, metrics, projected_accuracy
-    from .data import load_split
-    from .onnx_teacher import OnnxModule
     fcard = json.loads(float_path.with_suffix(".card.json").read_text())
-    tmp = out.with_suffix(".eval.onnx")
-    tmp.write_bytes(data)
-    try:
-        graph = OnnxModule(str(tmp)).eval()
-    finally:
-        tmp.unlink()
     x, y = load_split(args.data, "PublicTest", args.cache)
-    xv = torch.from_numpy(((x.astype(np.float32) - MEAN) / STD)[:, None])
+    xv = normalise(x)
     with torch.no_grad():
         logits = torch.cat([graph(xv[i:i + 512]) for i in range(0, len(xv), 512)])
         flip = torch.cat([graph(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
@@ -216,7 +197,7 @@ def int8_card(float_path: Path, data: bytes, out: Path, args: argparse.Namespace
     card["quantization"] = {
         "method": "static, QDQ (QuantizeLinear/DequantizeLinear around every Conv, Add, Relu, MaxPool, GlobalAveragePool)",
         "weights": f"int8 symmetric per output channel, 7-bit range ±{W_QMAX} (avoids the int16 saturation of AVX2 u8s8 kernels)",
-        "activations": f"uint8 asymmetric per tensor, ranges: {ranges_mode} over {args.calibration} Training images "
+        "activations": f"uint8 asymmetric per tensor, ranges: {args.range} over {args.calibration} Training images "
                        f"(seed {args.seed}; the calibration hold-out left out)",
         "floatModel": {"id": fcard["id"], "sha256": fcard["sha256"], "publicTestAccuracy": fcard["metrics"]["publicTest"]["accuracy"]},
         "command": "cd training && /usr/bin/python3 -m ferkit_train.quantize " + " ".join(sys.argv[1:]),
@@ -243,13 +224,13 @@ def main(argv: list[str] | None = None) -> int:
     x, _, ids = load_split_with_ids(args.data, "Training", args.cache)
     pool = np.flatnonzero(~calibration_mask(ids))
     pick = np.random.default_rng(args.seed).choice(pool, size=min(args.calibration, len(pool)), replace=False)
-    xc = ((x[np.sort(pick)].astype(np.float32) - MEAN) / STD)[:, None]
-    ranges = activation_ranges(model, xc, args.range)
+    ranges = activation_ranges(OnnxModule(args.model), normalise(x[np.sort(pick)]), args.range)
     q = quantize(model, ranges)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)
     data = q.SerializeToString()
-    card = int8_card(Path(args.model), data, out, args, ranges_mode=args.range)
+    graph = OnnxModule(q).eval()
+    card = int8_card(Path(args.model), data, graph, args)
     tmp = out.with_suffix(".tmp")
     tmp.write_bytes(data)
     card_path = out.with_suffix(".card.json")
@@ -257,9 +238,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpc.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, out)
     os.replace(tmpc, card_path)
-    from .export import write_parity_fixture
-    from .onnx_teacher import OnnxModule
-    write_parity_fixture(OnnxModule(str(out)), card["id"], card["sha256"], Path(args.fixtures))
+    write_parity_fixture(graph, card["id"], card["sha256"], Path(args.fixtures))
     print(f"{out}: {out.stat().st_size / 1e6:.2f} MB (float: {Path(args.model).stat().st_size / 1e6:.2f} MB), "
           f"{sum(n.op_type == 'QuantizeLinear' for n in q.graph.node)} quantized activations, "
           f"{args.calibration} calibration images, range {args.range}")

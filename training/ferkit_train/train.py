@@ -366,11 +366,7 @@ def main(argv: list[str] | None = None) -> int:
             logits = model(xb)
             loss = soft_cross_entropy(logits, target, loss_w, args.label_smoothing)
             if teacher is not None:
-                if t_logits_tr is not None:
-                    t_logits = t_logits_tr[idx].to(args.device)
-                else:
-                    with torch.no_grad():
-                        t_logits = teacher(xb)
+                t_logits = t_logits_tr[idx].to(args.device) if t_logits_tr is not None else teacher(xb)  # no grad
                 tt = args.kd_temp
                 kd = F.kl_div((logits / tt).log_softmax(1), (t_logits / tt).softmax(1), reduction="batchmean") * tt * tt
                 loss = (1 - args.kd_alpha) * loss + args.kd_alpha * kd

@@ -431,8 +431,6 @@ async function boot(s: AppState): Promise<void> {
   }
   const backendEl = byId('stat-backend');
   mark(stats, 'boot');
-  const { backend, threads, classifier, frameBudget } = chosenSettings(s.params);
-  const wasmPaths = new URL('ort/', location.href).href;
   s.load.camera('start');
   const camera = startCamera(s);
   const worker = new Worker(new URL('./analyzer.worker.ts', import.meta.url), { type: 'module', name: 'ferkit-analyzer' });
@@ -440,8 +438,9 @@ async function boot(s: AppState): Promise<void> {
   mark(stats, 'workerCreated');
   let info: WebAnalyzerInfo;
   try {
+    const { backend, threads, classifier, frameBudget } = chosenSettings(s.params);
     info = await a.init({
-      backend, threads, classifier, frameBudget, modelsUrl: new URL('models/', location.href).href, wasmPaths,
+      backend, threads, classifier, frameBudget, modelsUrl: new URL('models/', location.href).href, wasmPaths: new URL('ort/', location.href).href,
       live: { tracker: { maxAgeMs: LIVE_TRACK_MAX_AGE_MS } },
     },
     (e) => {
