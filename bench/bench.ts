@@ -4,7 +4,7 @@
  *   npm run bench                 # all sections
  *   node dist/bench/bench.js --out results/bench.json --iterations 200
  *
- * Measures: classifier faces/s at batch 1 and 64 (the default model, then the lite one, `--models a,b`); detector ms per 640×480 frame (front model, one face) and per
+ * Measures: classifier faces/s at batch 1 and 64 (every bundled model, default first: `BUNDLED_CLASSIFIER_IDS`, or `--models a,b`); detector ms per 640×480 frame (front model, one face) and per
  * 2048×1536 photo (back model + tiles); end-to-end ms per photo (decode + detect + classify) for ../shared/media and
  * the face-api sample photos; peak resident memory.
  */
@@ -14,7 +14,7 @@ import { dirname, join } from 'node:path';
 import { parseArgs } from 'node:util';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
-import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
+import { BUNDLED_CLASSIFIER_IDS, createExpressionClassifier } from '../src/core/classifier/expression.js';
 import { createFaceDetector } from '../src/core/detector/index.js';
 import type { RawImage } from '../src/core/types.js';
 import { createAnalyzer } from '../src/node/index.js';
@@ -24,7 +24,7 @@ const { values: args } = parseArgs({
   options: {
     out: { type: 'string', default: 'results/bench.json' },
     iterations: { type: 'string', default: '100' },
-    models: { type: 'string', default: `${BUNDLED_CLASSIFIERS.default},${BUNDLED_CLASSIFIERS.lite}` },
+    models: { type: 'string', default: BUNDLED_CLASSIFIER_IDS.join(',') },
     shared: { type: 'string', default: join(packageRoot(), '..', 'shared') },
   },
 });

@@ -9,6 +9,7 @@ import type { Writable } from 'node:stream';
 import type { Command } from 'commander';
 import { Option } from 'commander';
 import { FerkitError } from '../core/errors.js';
+import { BUNDLED_CLASSIFIERS, BUNDLED_CLASSIFIER_IDS, type BundledClassifierId } from '../core/classifier/expression.js';
 import { packageRoot } from '../node/models.js';
 import type { startServer } from '../server/app.js';
 import { isLoopbackHost } from '../server/headers.js';
@@ -41,8 +42,8 @@ export interface ServeCliOptions {
   workers?: number;
   /** ONNX Runtime threads per analysis (default 1). */
   threads?: number;
-  /** Classifier of /v1/analyze when a request names none (default ferkit-resnet-s). */
-  model?: 'ferkit-resnet-s' | 'ferkit-lite';
+  /** Classifier of /v1/analyze when a request names none (default `BUNDLED_CLASSIFIERS.default`, ferkit-resnet-s-int8). */
+  model?: BundledClassifierId;
   /** Video jobs at once (default 1). */
   videoWorkers?: number;
   /** Requests per minute per client, 0 = off (default 1200). */
@@ -154,8 +155,8 @@ export function registerServeCommand(
       .default(availableParallelism(), 'the number of CPU cores'))
     .addOption(new Option('--threads <n>', 'ONNX Runtime threads per analysis (parallelism comes from --workers; more threads per run oversubscribe the cores)')
       .argParser(parseInteger(1, 64)).default(1))
-    .addOption(new Option('--model <id>', 'classifier of /v1/analyze when a request names none (ferkit-lite: about a third less CPU per image)')
-      .choices(['ferkit-resnet-s', 'ferkit-lite']).default('ferkit-resnet-s'))
+    .addOption(new Option('--model <id>', 'classifier of /v1/analyze when a request names none (ferkit-resnet-s: the float network, same accuracy, ~1.8x the CPU per face; ferkit-lite: for weak devices)')
+      .choices([...BUNDLED_CLASSIFIER_IDS]).default(BUNDLED_CLASSIFIERS.default))
     .addOption(new Option('--video-workers <n>', 'video jobs at once').argParser(parseInteger(1, 16)).default(1))
     .addOption(new Option('--rate-limit <n>', 'requests per minute per client (0: off)').argParser(parseInteger(0, 1_000_000)).default(1200))
     .option('--allow-host <name>', 'another host name the server answers to (repeatable; DNS-rebinding guard)', collect, [])

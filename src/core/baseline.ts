@@ -19,12 +19,13 @@ import { FerkitError, numberIn } from './errors.js';
 import { EXPRESSIONS, type ExpressionProbabilities } from './labels.js';
 
 /**
- * The resting face of a typical person, as the default classifier (`ferkit-resnet-s`) sees it: its mean probability
- * record over the 607 FER2013 PublicTest "neutral" crops (measured by `bench/temporal.ts`, `results/temporal.json`
- * → `neutralReference`). Sums to 1.
+ * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8`, calibrated) sees it: its
+ * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured by
+ * `node dist/bench/temporal.js --model ferkit-resnet-s-int8`, `results/temporal-int8.json` → `neutralReference`; the
+ * float network gives the same within 0.005, `results/temporal.json`). Sums to 1.
  */
 export const NEUTRAL_REFERENCE: Readonly<ExpressionProbabilities> = Object.freeze({
-  angry: 0.1017, disgust: 0.05, fear: 0.0887, happy: 0.0872, sad: 0.1479, surprise: 0.0436, neutral: 0.481,
+  angry: 0.092, disgust: 0.0339, fear: 0.0858, happy: 0.0764, sad: 0.1466, surprise: 0.0341, neutral: 0.5312,
 });
 
 /** Options of {@link BaselineEstimator} and {@link relativeToBaseline}. */

@@ -37,9 +37,10 @@ export interface QualityThresholds {
 }
 
 /**
- * The default thresholds, read off the curves of `node dist/bench/quality.js` (the default model `ferkit-resnet-s` with
+ * The default thresholds, read off the curves of `node dist/bench/quality.js` (the float model `ferkit-resnet-s` with
  * its temperature, FER2013 PublicTest; re-measured 2026-12-01 after it was retrained and calibrated; figures and charts
- * in `docs/quality.md`, data in `results/quality.json`):
+ * in `docs/quality.md`, data in `results/quality.json`; the same rules on the int8 default's curves give the same
+ * thresholds, `results/quality-int8.json`):
  * - face size and sharpness: the lowest value whose accuracy stays within 5 points of undegraded faces (67.1%):
  *   40 px (65.8%; 32 px gave 61.9%), Laplacian variance 300 (300–400: 62.6%; 200–300: 60.3%);
  * - top-1 probability and margin: the lowest value above which the label is right more often than wrong in every bin

@@ -51,7 +51,7 @@ interface WebOrt extends OrtModule {
 export const NATIVE_RUNTIME_INSTALL = 'ONNXRUNTIME_NODE_INSTALL=skip npm install onnxruntime-node';
 
 /**
- * How much slower the WASM fallback is than onnxruntime-node per photo (ferkit-resnet-s, the default classifier, plus BlazeFace on a
+ * How much slower the WASM fallback is than onnxruntime-node per photo (ferkit-resnet-s, the float classifier, plus BlazeFace on a
  * 1920×1280 photo with 3 faces, both runtimes in the same run on Node 20, Linux x64; see docs/install.md).
  */
 export const WASM_SLOWDOWN = '2–3× slower per photo';

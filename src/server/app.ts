@@ -20,6 +20,7 @@ import fastifySwagger from '@fastify/swagger';
 import fastifySwaggerUi from '@fastify/swagger-ui';
 import Fastify, { type FastifyInstance, type FastifyRequest, type FastifyServerOptions } from 'fastify';
 import { FerkitError } from '../core/errors.js';
+import type { BundledClassifierId } from '../core/classifier/expression.js';
 import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
 import { analysisWorkerFile, compiledWorkerFile, createAnalysisPool, type AnalysisPool } from './analysis-pool.js';
 import { closeDatabase, openDatabase, type Db } from './db.js';
@@ -70,8 +71,8 @@ export interface ServerOptions {
    * false: on the main thread.
    */
   analysisThreads?: boolean;
-  /** Classifier of `/v1/analyze` when the request names none: `ferkit-resnet-s` (default) or `ferkit-lite` (about a third less CPU per image). */
-  defaultModel?: 'ferkit-resnet-s' | 'ferkit-lite';
+  /** Classifier of `/v1/analyze` when the request names none: one of `BUNDLED_CLASSIFIER_IDS` (default `ferkit-resnet-s-int8`). */
+  defaultModel?: BundledClassifierId;
   /** ONNX Runtime threads per analysis. Default 1 (parallelism comes from `workers`; more threads per run oversubscribe the cores). */
   threadsPerAnalysis?: number;
   /** Analyses that may wait; beyond, 503 + Retry-After. Default 16 × workers. */

@@ -3,7 +3,7 @@
  * Result objects allow additional properties so that fields the library adds later are passed through, not dropped.
  */
 import { LABEL_SET_IDS, EXPRESSIONS } from '../core/labels.js';
-import { BUNDLED_CLASSIFIERS } from '../core/classifier/expression.js';
+import { BUNDLED_CLASSIFIER_IDS } from '../core/classifier/expression.js';
 import { QUALITY_REASONS } from '../core/types.js';
 
 const num = { type: 'number' } as const;
@@ -75,7 +75,7 @@ export const ANALYZE_QUERY_SCHEMA = {
   additionalProperties: false,
   properties: {
     labels: { type: 'string', enum: [...LABEL_SET_IDS], default: '7', description: 'Label set of `projected` (--labels).' },
-    model: { type: 'string', enum: [BUNDLED_CLASSIFIERS.default, BUNDLED_CLASSIFIERS.lite], description: 'Bundled classifier (--model); file paths are not accepted over HTTP.' },
+    model: { type: 'string', enum: [...BUNDLED_CLASSIFIER_IDS], description: 'Bundled classifier (--model); file paths are not accepted over HTTP.' },
     minFace: { type: 'integer', minimum: 0, maximum: 10000, description: 'Smallest face side in pixels (--min-face).' },
     minScore: { type: 'number', minimum: 0, maximum: 1, description: 'Detector threshold (--min-score).' },
     cropped: { type: 'boolean', default: false, description: 'The image is one already-cropped face (--cropped).' },

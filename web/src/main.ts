@@ -1,12 +1,12 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
  * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
- * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s`), `?budget=40` (ms per frame
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s-int8`; `ferkit-resnet-s` is its float network), `?budget=40` (ms per frame
  * before the live view lightens itself; `off` to never adapt).
  */
 import './style.css';
 import {
-  BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
+  BUNDLED_CLASSIFIER_IDS, BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
   type LiveAdaptation, type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
 } from 'ferkit/web';
 import { ValenceChart } from './charts.js';
@@ -537,21 +537,21 @@ async function wireSettings(s: AppState): Promise<void> {
     if (`?${q}` === location.search || (!q && !location.search)) location.reload();
     else location.search = q ? `?${q}` : '';
   });
-  let ids: string[] = [BUNDLED_CLASSIFIERS.default, BUNDLED_CLASSIFIERS.lite];
+  let ids: string[] = [...BUNDLED_CLASSIFIER_IDS];
   try {
     const res = await fetch(new URL('models/manifest.json', location.href), { cache: 'no-cache' });
     const m = (await res.json()) as { files?: Record<string, unknown> };
     const found = Object.keys(m.files ?? {}).filter((f) => f.endsWith('.card.json')).map((f) => f.slice(0, -'.card.json'.length));
     if (found.length) ids = found.sort();
   } catch {
-    // keep the two bundled ids
+    // keep the bundled ids
   }
   const current = chosen.classifier ?? BUNDLED_CLASSIFIERS.default;
   sel.replaceChildren(...ids.map((id) => {
     const o = document.createElement('option');
     o.value = id;
     o.textContent = id === BUNDLED_CLASSIFIERS.default ? `${id} (default)` : id === BUNDLED_CLASSIFIERS.lite ? `${id} (small, for weak devices)`
-      : id.endsWith('-int8') ? `${id} (int8: same accuracy, about 2× faster)` : id;
+      : id === BUNDLED_CLASSIFIERS.float ? `${id} (the default's float network: same accuracy, slower per face, starts ~0.2 s sooner)` : id;
     o.selected = id === current;
     return o;
   }));

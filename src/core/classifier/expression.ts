@@ -8,16 +8,27 @@ import { type ExpressionModelCard, checkExpressionCard } from '../model-card.js'
 import { type ModelSession, type OrtModule, type SessionOptions, createSession } from '../runtime.js';
 
 /**
- * The classifiers bundled with ferkit (`models/<id>.onnx` + `<id>.card.json`), both trained by `training/` on the
+ * The classifiers bundled with ferkit (`models/<id>.onnx` + `<id>.card.json`), all trained by `training/` on the
  * FER2013 Training split only, leaving out its calibration hold-out, on which each card's temperature was fitted (see each
  * card's `trainedOn`, `metrics`, `calibration` and `docs/model-card-<id>.md`):
- * - `default` — the most accurate model that stays real time: `ferkit-resnet-s`, a slim ResNet-18-style network
- *   (stride-2 stem, 32–160 channels, 7 basic blocks), 1.13 M parameters, 4.5 MB, 67.1% on FER2013 PublicTest (single crop),
- *   temperature 0.824; figures and speed in the card and `docs/model-card-ferkit-resnet-s.md`.
+ * - `default` — `ferkit-resnet-s-int8`: the `float` network below quantized to int8 (static QDQ, 7-bit per-channel
+ *   weights, uint8 activations calibrated on 1,000 Training images; `training/ferkit_train/quantize.py`), 1.2 MB,
+ *   67.2% on FER2013 PublicTest (single crop; the float network 67.1%), temperature 0.824, and 1.7–1.9× the float
+ *   network's faces/s on a CPU in onnxruntime-node (about 1.7× per face in the browser's WASM backend, for ~170 ms more
+ *   session start-up); `docs/model-card-ferkit-resnet-s-int8.md`.
+ * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
+ *   1.13 M parameters, 4.5 MB fp32, 67.1% on PublicTest, temperature 0.824; the previous default and the reference
+ *   the int8 model is checked against (`docs/model-card-ferkit-resnet-s.md`).
  * - `lite` — for weak devices: `ferkit-lite`, mini-Xception family (residual depthwise-separable blocks, global average
- *   pooling), 0.20 M parameters, 0.81 MB, distilled from the (previous) default; 65.9% on PublicTest, temperature 0.739.
+ *   pooling), 0.20 M parameters, 0.81 MB, distilled from `ferkit-resnet-s`; 65.9% on PublicTest, temperature 0.739.
  */
-export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
+export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
+
+/** Every bundled classifier id (the values of {@link BUNDLED_CLASSIFIERS}, default first). */
+export const BUNDLED_CLASSIFIER_IDS: readonly BundledClassifierId[] = [BUNDLED_CLASSIFIERS.default, BUNDLED_CLASSIFIERS.float, BUNDLED_CLASSIFIERS.lite];
+
+/** A bundled classifier id. */
+export type BundledClassifierId = (typeof BUNDLED_CLASSIFIERS)[keyof typeof BUNDLED_CLASSIFIERS];
 
 /** A loaded expression classifier. */
 export interface ExpressionClassifier {
