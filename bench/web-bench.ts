@@ -323,7 +323,7 @@ async function main(): Promise<void> {
     }
     const report = {
       what: 'ferkit web app in headless Chromium: fake camera 640x480 @ 30 fps from ../shared/media/test.mp4 (one face), '
-        + 'detector blazeface-front (tiling off), classifier ferkit-resnet-s (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
+        + 'detector blazeface-front (tiling off), classifier ferkit-resnet-s-int8 (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
         + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
         + 'cold = fresh browser profile, warm = reload of the same page (HTTP cache, compiled WASM, models in the Cache API); '
         + 'transfer.sentBytes = response bodies as sent (after Content-Encoding), fileBytes = the same files uncompressed; '

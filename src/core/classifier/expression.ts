@@ -68,7 +68,7 @@ export interface ClassifierOptions {
 
 /**
  * Loads an expression classifier from ONNX bytes and its card.
- * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-resnet-s.onnx` by default), trained by `training/`
+ * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-resnet-s-int8.onnx` by default), trained by `training/`
  *   on the FER2013 Training split only (see the card's `trainedOn`, `selectedOn` and `metrics`).
  * @throws {FerkitError} `E_MODEL_MISMATCH` / `E_MODEL_CHECKSUM` when the card and bytes disagree; `E_MODEL_LOAD`.
  */
