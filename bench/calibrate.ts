@@ -20,7 +20,7 @@ import { mkdirSync, readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { fitTemperature, meanNll, softmaxWithTemperature, type TemperatureCalibration } from '../src/core/calibration.js';
-import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
+import { BUNDLED_CLASSIFIER_IDS, BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
 import { EXPRESSIONS, LABEL_SETS, VALENCES, argmax, projectProbabilities, toExpressionRecord, type Valence } from '../src/core/labels.js';
 import { calibrationBins, expectedCalibrationError, reportFromConfusion } from '../src/core/metrics.js';
 import { valenceCategory, valenceScore, type ValenceThresholds } from '../src/core/valence.js';
@@ -38,9 +38,11 @@ const writeCards = argv.includes('--write-cards');
 const ids = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--data' && argv[i - 1] !== '--valence-model');
 let valenceModel = flag('--valence-model');
 let thresholds: { t: ValenceThresholds; f1: number; model: string } | undefined;
-// The bundled int8 variants are calibrated like the rest, after their float models.
+// The bundled int8 variants are calibrated like the rest, after their float models. The float network comes first, so it
+// sets the valence thresholds (as when they were chosen; the int8 default's agreement with them is re-checked here) unless
+// --valence-model names another.
 const quantizedIds = listBundledModels().filter((m) => m.quantizedFrom).map((m) => m.id);
-const models = ids.length ? ids : [...Object.values(BUNDLED_CLASSIFIERS), ...quantizedIds];
+const models = ids.length ? ids : [...new Set([BUNDLED_CLASSIFIERS.float, BUNDLED_CLASSIFIERS.lite, ...quantizedIds, ...BUNDLED_CLASSIFIER_IDS])];
 const outDir = join(root, 'results', 'calibration');
 mkdirSync(outDir, { recursive: true });
 

@@ -39,17 +39,26 @@ const { values: args } = parseArgs({
   },
 });
 const perClass = Number(args['per-class']);
+const margins = [0, 0.1, 0.2, 0.3];
+const shifts = [-0.05, 0, 0.05, 0.1];
 const fer2013 = join(packageRoot(), '..', 'shared', 'data', 'fer2013');
 const dataDir = args.data ?? join(fer2013, args.holdout ? 'Training' : 'PublicTest');
 const keep = (f: string): boolean => !args.holdout || isCalibrationHoldout(f);
-const [cm, cs, ca] = args.compare!.split(',').map(Number);
-const DEFAULT_KEY = '0.1|0.05|true';
-const compareKey = `${cm}|${cs}|${ca === 1}`;
+/** The analyzer's window (`faceCropWindow`'s defaults). */
+const DEFAULT_GEOMETRY = { margin: 0.1, shiftDown: 0.05, align: true };
+const keyOf = (g: { margin: number; shiftDown: number; align: boolean }): string => `${g.margin}|${g.shiftDown}|${g.align}`;
+const DEFAULT_KEY = keyOf(DEFAULT_GEOMETRY);
+const [cmText, csText, caText] = args.compare!.split(',');
+const compared = { margin: Number(cmText), shiftDown: Number(csText), align: caText === '1' || caText === 'true' };
+if (!margins.includes(compared.margin) || !shifts.includes(compared.shiftDown) || !['0', '1', 'true', 'false'].includes(caText ?? '')) {
+  console.error(`--compare ${args.compare}: expected margin,shift,align with margin in {${margins}}, shift in {${shifts}}, align 0/1`);
+  process.exit(2);
+}
+const compareKey = keyOf(compared);
+const [cm, cs] = [compared.margin, compared.shiftDown];
 /** Faces right with the default geometry only (b) and with the compared one only (c). */
 let onlyDefault = 0;
 let onlyCompared = 0;
-const margins = [0, 0.1, 0.2, 0.3];
-const shifts = [-0.05, 0, 0.05, 0.1];
 
 const m = await readClassifierModel(args.model!);
 const clf = await createExpressionClassifier(ort, m.bytes, m.card, { session: { logSeverityLevel: 3 } });
@@ -86,7 +95,7 @@ for (const [k, name] of EXPRESSIONS.entries()) {
     for (const margin of margins) {
       for (const shiftDown of shifts) {
         for (const align of [true, false]) {
-          keys.push(`${margin}|${shiftDown}|${align}`);
+          keys.push(keyOf({ margin, shiftDown, align }));
           crops.push(sampleGray(image, faceCropWindow(face, { margin, shiftDown, align }), 48));
         }
       }
@@ -105,14 +114,14 @@ const rows = [...correct.keys()].sort().map((key) => {
 const result = {
   date: new Date().toISOString(), model: args.model, data: dataDir, split: args.holdout ? 'calibration hold-out of Training' : 'as given', faces: n, detected: found,
   croppedAccuracyAll: +(correctCropped / n).toFixed(4), croppedAccuracyDetected: +(correctCroppedFound / found).toFixed(4),
-  defaults: { margin: 0.1, shiftDown: 0.05, align: true }, rows, seconds: +((performance.now() - t0) / 1000).toFixed(1),
-  paired: { compared: { margin: cm, shiftDown: cs, align: ca === 1 }, onlyDefaultRight: onlyDefault, onlyComparedRight: onlyCompared, mcnemarP: mcnemarP(onlyDefault, onlyCompared) },
+  defaults: DEFAULT_GEOMETRY, rows, seconds: +((performance.now() - t0) / 1000).toFixed(1),
+  paired: { compared, onlyDefaultRight: onlyDefault, onlyComparedRight: onlyCompared, mcnemarP: mcnemarP(onlyDefault, onlyCompared) },
 };
 console.log(`${args.model}: ${n} faces of ${dataDir}${args.holdout ? ' (calibration hold-out)' : ''}, detector found ${found} (${(100 * found / n).toFixed(1)}%) in the padded 384×384 canvas`);
 console.log(`crop-only (whole 48×48): ${(100 * result.croppedAccuracyAll).toFixed(2)}% on all, ${(100 * result.croppedAccuracyDetected).toFixed(2)}% on the detected ones`);
 console.log('| margin | shift down | eye-line align | accuracy (detected faces) |\n|---|---|---|---|');
-for (const r of rows) console.log(`| ${r.margin} | ${r.shiftDown} | ${r.align ? 'on' : 'off'} | ${(100 * r.accuracy).toFixed(2)}%${r.margin === 0.1 && r.shiftDown === 0.05 && r.align ? ' (default)' : ''} |`);
-console.log(`paired, default vs margin ${cm} / shift ${cs} / align ${ca === 1 ? 'on' : 'off'}: ${onlyDefault} faces right only with the default, ${onlyCompared} only with the other; McNemar p = ${result.paired.mcnemarP.toFixed(4)}`);
+for (const r of rows) console.log(`| ${r.margin} | ${r.shiftDown} | ${r.align ? 'on' : 'off'} | ${(100 * r.accuracy).toFixed(2)}%${keyOf(r) === DEFAULT_KEY ? ' (default)' : ''} |`);
+console.log(`paired, default vs margin ${cm} / shift ${cs} / align ${compared.align ? 'on' : 'off'}: ${onlyDefault} faces right only with the default, ${onlyCompared} only with the other; McNemar p = ${result.paired.mcnemarP.toFixed(4)}`);
 mkdirSync(join(packageRoot(), 'results'), { recursive: true });
 writeFileSync(`${args.out}.tmp`, JSON.stringify(result, null, 2) + '\n');
 renameSync(`${args.out}.tmp`, args.out!);

@@ -12,7 +12,9 @@
  *    bench/crop-geometry.ts, detected, cropped and classified: accuracy by |yaw|, |roll| and detection score.
  * 3. The gate with the default thresholds: share of faces marked uncertain and accuracy of ok vs uncertain faces.
  *
- * Writes results/quality.json and the charts docs/quality/*.svg; prints the thresholds each rule suggests.
+ * Writes results/quality.json (`--out`) and the charts docs/quality/*.svg (`--charts DIR`); prints the thresholds each
+ * rule suggests. Those committed files are the float `ferkit-resnet-s`'s (`--model ferkit-resnet-s`); the int8 default's
+ * run is `--model ferkit-resnet-s-int8 --out results/quality-int8.json --charts /tmp/quality-int8`.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -39,11 +41,15 @@ const { values: args } = parseArgs({
     // redraw docs/quality/*.svg from results/quality.json
     'charts-only': { type: 'boolean', default: false },
     data: { type: 'string', default: join(packageRoot(), '..', 'shared', 'data', 'fer2013', 'PublicTest') },
+    // the JSON written (default results/quality.json, or results/quality-gate.json with --gate-only)
+    out: { type: 'string' },
+    charts: { type: 'string', default: join(packageRoot(), 'docs', 'quality') },
   },
 });
 const root = packageRoot();
 if (args['charts-only']) {
-  console.log(`redrew ${drawCharts(JSON.parse(readFileSync(join(root, 'results', 'quality.json'), 'utf8')))} charts in docs/quality/ from results/quality.json`);
+  const from = args.out ?? join(root, 'results', 'quality.json');
+  console.log(`redrew ${drawCharts(JSON.parse(readFileSync(from, 'utf8')))} charts in ${args.charts} from ${from}`);
   process.exit(0);
 }
 const gateOnly = args['gate-only']!;
@@ -132,7 +138,7 @@ function binned<T extends { correct: boolean }>(obs: readonly T[], value: (o: T)
 }
 const r4 = (x: number): number => Math.round(x * 1e4) / 1e4;
 if (gateOnly) {
-  const gatePath = join(root, 'results', 'quality-gate.json');
+  const gatePath = args.out ?? join(root, 'results', 'quality-gate.json');
   const g = { model: (m.card as { id: string }).id, thresholds: DEFAULT_QUALITY_THRESHOLDS, croppedPublicTest: gate(cleanObs), detectorPath: gate(detObs), createdAt: new Date().toISOString() };
   writeFileSync(`${gatePath}.tmp`, JSON.stringify(g, null, 2) + '\n');
   renameSync(`${gatePath}.tmp`, gatePath);
@@ -212,16 +218,16 @@ function barChart(title: string, xTitle: string, bins: { label: string; n: numbe
   return `${t.join('\n')}\n`;
 }
 const charts = drawCharts(result);
-const out = join(root, 'results', 'quality.json');
+const out = args.out ?? join(root, 'results', 'quality.json');
 writeFileSync(`${out}.tmp`, JSON.stringify(result, null, 2) + '\n');
 renameSync(`${out}.tmp`, out);
 console.log(JSON.stringify({ cleanAccuracy: result.cleanAccuracy, size: sizeCurve, blur: blurCurve, suggest, gate: result.gate }, null, 1));
-console.log(`wrote ${out} and ${charts} charts in docs/quality/`);
+console.log(`wrote ${out} and ${charts} charts in ${args.charts}`);
 
 /** The charts of docs/quality/ from a results/quality.json object; returns how many were written. */
 function drawCharts(r: { model: string; cleanAccuracy: number; detectorFaces: number; gate: { detectorPath: { accuracy: number } };
   curves: Record<'size' | 'blur', { n: number; accuracy: number; sizePx?: number; sigmaPx?: number; medianSharpness: number }[]> & Record<'sharpness' | 'top1' | 'margin' | 'yaw' | 'roll' | 'detectionScore', Bin[]> }): number {
-  const chartDir = join(root, 'docs', 'quality');
+  const chartDir = args.charts!;
   mkdirSync(chartDir, { recursive: true });
   const id = r.model;
   const c = r.curves;

@@ -17,6 +17,11 @@ DATA=${DATA:-../../shared/data/fer2013}
 QUEUE=${QUEUE:-"se_resnet mini_xception stn_cnn vgg"}
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads 1)
 
+mkdir -p runs
+# one queue at a time: a queue left running by an earlier session keeps the lock, and this one leaves
+exec 9>runs/queue.lock
+flock -n 9 || { echo "$(date -u +%FT%TZ) another queue.sh is running (runs/queue.lock); leaving"; exit 0; }
+
 finished() { [ -f "runs/$1/status.json" ] && $PY -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("finished") else 1)' "runs/$1/status.json"; }
 
 for name in $QUEUE; do
@@ -25,6 +30,6 @@ for name in $QUEUE; do
   [ -f "runs/$name/last.pt" ] && resume=(--resume)
   echo "$(date -u +%FT%TZ) $name: ${resume[*]:-start}"
   $PY -m ferkit_train.train "${common[@]}" --model "$name" --out "runs/$name" "${resume[@]}" >> "runs/$name.log" 2>&1 \
-    || { echo "$(date -u +%FT%TZ) $name: exit $? (see runs/$name.log); stopping the queue"; exit 1; }
+    || { rc=$?; echo "$(date -u +%FT%TZ) $name: exit $rc (see runs/$name.log); stopping the queue"; exit "$rc"; }
   echo "$(date -u +%FT%TZ) $name: done"
 done

@@ -24,8 +24,9 @@ const SHOTS = join(REPO, 'results', 'tmp', 'screenshots');
 const SAMPLE1 = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
 
 /**
- * A still 640×480 Y4M of the second face of sample1.jpg (box about x 848, y 466, 185 px; the server's ferkit-resnet-s
- * says sad 0.77, ferkit-lite sad 0.53, both valence negative), 3 s at 30 fps; Chromium's fake camera loops it.
+ * A still 640×480 Y4M of the second face of sample1.jpg (box about x 848, y 466, 185 px; the float ferkit-resnet-s says
+ * sad 0.77, ferkit-lite sad 0.53, both valence negative; the int8 default, which the server now uses, also reads that
+ * face as sad: 0.68 in the whole photo), 3 s at 30 fps; Chromium's fake camera loops it.
  */
 async function sadFaceY4m(dir: string): Promise<string> {
   const jpg = join(dir, 'sad.jpg');

@@ -542,7 +542,8 @@ async function wireSettings(s: AppState): Promise<void> {
     const res = await fetch(new URL('models/manifest.json', location.href), { cache: 'no-cache' });
     const m = (await res.json()) as { files?: Record<string, unknown> };
     const found = Object.keys(m.files ?? {}).filter((f) => f.endsWith('.card.json')).map((f) => f.slice(0, -'.card.json'.length));
-    if (found.length) ids = found.sort();
+    // bundled ids first, in their order (default first), then any other model the manifest lists
+    if (found.length) ids = [...BUNDLED_CLASSIFIER_IDS.filter((id) => found.includes(id)), ...found.filter((id) => !ids.includes(id)).sort()];
   } catch {
     // keep the bundled ids
   }

@@ -13,9 +13,9 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
  * card's `trainedOn`, `metrics`, `calibration` and `docs/model-card-<id>.md`):
  * - `default` — `ferkit-resnet-s-int8`: the `float` network below quantized to int8 (static QDQ, 7-bit per-channel
  *   weights, uint8 activations calibrated on 1,000 Training images; `training/ferkit_train/quantize.py`), 1.2 MB,
- *   67.2% on FER2013 PublicTest (single crop; the float network 67.1%), temperature 0.824, and 1.7–1.9× the float
- *   network's faces/s on a CPU in onnxruntime-node (about 1.7× per face in the browser's WASM backend, for ~170 ms more
- *   session start-up); `docs/model-card-ferkit-resnet-s-int8.md`.
+ *   67.15% on FER2013 PublicTest (single crop; the float network 67.12%), temperature 0.824, and 1.7–1.9× the float
+ *   network's faces/s at batch 64 on a CPU in onnxruntime-node (1.5–1.7× at batch 1; in the browser app's WASM worker
+ *   8.2–8.5 instead of 13.9–14.8 ms per one-face frame, for ~170 ms more session start-up); `docs/model-card-ferkit-resnet-s-int8.md`.
  * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
  *   1.13 M parameters, 4.5 MB fp32, 67.1% on PublicTest, temperature 0.824; the previous default and the reference
  *   the int8 model is checked against (`docs/model-card-ferkit-resnet-s.md`).
