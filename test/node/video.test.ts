@@ -95,8 +95,22 @@ describe.skipIf(SKIP)('ferkit video on test.mp4', () => {
     const shown = labelChangesPerSecond(main.map((f) => f.displayLabel), ts);
     expect(smoothed).toBeLessThanOrEqual(raw);
     expect(shown).toBeLessThanOrEqual(smoothed);
-    // The model in training flickers on this clip today; if a future model is steady, there is nothing to lower.
-    if (raw > 0) expect(smoothed).toBeLessThan(raw);
+    // Flicker = labels that last 3 frames (120 ms) or less. The float ferkit-resnet-s has 7 such runs on this clip, the
+    // int8 default 1 (its 4 raw changes are the clip's real happy/sad changes, which smoothing must keep, only later);
+    // smoothing leaves none. If a future model has no flicker here, there is nothing to lower.
+    const shortRuns = (labels: string[]): number => {
+      let n = 0;
+      let len = 0;
+      labels.forEach((l, i) => {
+        len++;
+        if (i === labels.length - 1 || labels[i + 1] !== l) { if (len <= 3) n++; len = 0; }
+      });
+      return n;
+    };
+    const rawFlicker = shortRuns(main.map((f) => f.label));
+    const smoothedFlicker = shortRuns(main.map((f) => f.smoothed.label));
+    console.log(`test.mp4: label changes/s raw ${raw.toFixed(2)}, smoothed ${smoothed.toFixed(2)}, shown ${shown.toFixed(2)}; runs of ≤ 3 frames raw ${rawFlicker}, smoothed ${smoothedFlicker}`);
+    if (rawFlicker > 0) expect(smoothedFlicker).toBeLessThan(rawFlicker);
 
     const rows = parse(await readFile(p('all', 'tracks.csv'), 'utf8'), { columns: true }) as Record<string, string>[];
     expect(Object.keys(rows[0]!)).toEqual(TRACK_CSV_HEADER);
