@@ -55,7 +55,6 @@ if (!margins.includes(compared.margin) || !shifts.includes(compared.shiftDown) |
   process.exit(2);
 }
 const compareKey = keyOf(compared);
-const [cm, cs] = [compared.margin, compared.shiftDown];
 /** Faces right with the default geometry only (b) and with the compared one only (c). */
 let onlyDefault = 0;
 let onlyCompared = 0;
@@ -121,7 +120,7 @@ console.log(`${args.model}: ${n} faces of ${dataDir}${args.holdout ? ' (calibrat
 console.log(`crop-only (whole 48×48): ${(100 * result.croppedAccuracyAll).toFixed(2)}% on all, ${(100 * result.croppedAccuracyDetected).toFixed(2)}% on the detected ones`);
 console.log('| margin | shift down | eye-line align | accuracy (detected faces) |\n|---|---|---|---|');
 for (const r of rows) console.log(`| ${r.margin} | ${r.shiftDown} | ${r.align ? 'on' : 'off'} | ${(100 * r.accuracy).toFixed(2)}%${keyOf(r) === DEFAULT_KEY ? ' (default)' : ''} |`);
-console.log(`paired, default vs margin ${cm} / shift ${cs} / align ${compared.align ? 'on' : 'off'}: ${onlyDefault} faces right only with the default, ${onlyCompared} only with the other; McNemar p = ${result.paired.mcnemarP.toFixed(4)}`);
+console.log(`paired, default vs margin ${compared.margin} / shift ${compared.shiftDown} / align ${compared.align ? 'on' : 'off'}: ${onlyDefault} faces right only with the default, ${onlyCompared} only with the other; McNemar p = ${result.paired.mcnemarP.toFixed(4)}`);
 mkdirSync(join(packageRoot(), 'results'), { recursive: true });
 writeFileSync(`${args.out}.tmp`, JSON.stringify(result, null, 2) + '\n');
 renameSync(`${args.out}.tmp`, args.out!);

@@ -537,13 +537,14 @@ async function wireSettings(s: AppState): Promise<void> {
     if (`?${q}` === location.search || (!q && !location.search)) location.reload();
     else location.search = q ? `?${q}` : '';
   });
-  let ids: string[] = [...BUNDLED_CLASSIFIER_IDS];
+  const bundled: readonly string[] = BUNDLED_CLASSIFIER_IDS;
+  let ids = [...bundled];
   try {
     const res = await fetch(new URL('models/manifest.json', location.href), { cache: 'no-cache' });
     const m = (await res.json()) as { files?: Record<string, unknown> };
     const found = Object.keys(m.files ?? {}).filter((f) => f.endsWith('.card.json')).map((f) => f.slice(0, -'.card.json'.length));
     // bundled ids first, in their order (default first), then any other model the manifest lists
-    if (found.length) ids = [...BUNDLED_CLASSIFIER_IDS.filter((id) => found.includes(id)), ...found.filter((id) => !ids.includes(id)).sort()];
+    if (found.length) ids = [...bundled.filter((id) => found.includes(id)), ...found.filter((id) => !bundled.includes(id)).sort()];
   } catch {
     // keep the bundled ids
   }

@@ -25,7 +25,7 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
 export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
 
 /** Every bundled classifier id (the values of {@link BUNDLED_CLASSIFIERS}, default first). */
-export const BUNDLED_CLASSIFIER_IDS: readonly BundledClassifierId[] = [BUNDLED_CLASSIFIERS.default, BUNDLED_CLASSIFIERS.float, BUNDLED_CLASSIFIERS.lite];
+export const BUNDLED_CLASSIFIER_IDS: readonly BundledClassifierId[] = Object.values(BUNDLED_CLASSIFIERS);
 
 /** A bundled classifier id. */
 export type BundledClassifierId = (typeof BUNDLED_CLASSIFIERS)[keyof typeof BUNDLED_CLASSIFIERS];
