@@ -17,19 +17,12 @@ import { fetchClassifier, fetchDetectorModels, fetchManifest, type LoadStep, typ
 import { configureOrtWeb, startOrtRuntime, type OrtWebInfo, type OrtWebModule, type WebBackend } from './ort.js';
 
 /** Options of {@link createWebAnalyzer}; validated once. */
-/**
- * The browser's default classifier: the float `ferkit-resnet-s`, not the library's int8 default. With the int8 model
- * the app's live browser tests failed in 3 of 4 runs on the 2-core machine (a split track, a heat map not painted in
- * time); with the float one they passed (2026-12-01). Same accuracy either way; the int8 model stays selectable.
- */
-export const WEB_DEFAULT_CLASSIFIER: string = BUNDLED_CLASSIFIERS.float;
-
 export interface WebAnalyzerOptions {
   /** URL of the folder with the models and `manifest.json` (same origin). Default `./models/` of the page or worker. */
   modelsUrl?: string;
   /** URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (same origin). Default `./ort/`. */
   wasmPaths?: string;
-  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default {@link WEB_DEFAULT_CLASSIFIER} (`ferkit-resnet-s`, float); `ferkit-resnet-s-int8`, `ferkit-lite` for weak devices. */
+  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default `ferkit-resnet-s-int8` (`BUNDLED_CLASSIFIERS.default`); `ferkit-resnet-s` (its float network), `ferkit-lite` for weak devices. */
   classifier?: string;
   backend?: WebBackend;
   /** WASM threads (see {@link OrtWebOptions.threads}). */
@@ -225,7 +218,7 @@ export async function createWebAnalyzer(ort: OrtWebModule, options: WebAnalyzerO
   // there: the detector's while the larger classifier is still arriving. (Measured on a warm reload, 2 cores: the
   // runtime alone takes 0.3–0.5 s, mostly reading its 14 MB from the HTTP cache.)
   const engine = step('engine', () => startOrtRuntime(ort, runtime.sessionOptions));
-  const classifierFetch = fetchClassifier(modelsUrl, options.classifier ?? WEB_DEFAULT_CLASSIFIER, fetchOpts);
+  const classifierFetch = fetchClassifier(modelsUrl, options.classifier ?? BUNDLED_CLASSIFIERS.default, fetchOpts);
   const detectorFetch = fetchDetectorModels(modelsUrl, manifest as ModelManifest, liveModels, fetchOpts);
   classifierFetch.catch(() => undefined); // awaited below; a rejection before then is not unhandled
   detectorFetch.catch(() => undefined);

@@ -1,12 +1,12 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
  * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
- * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s`, `WEB_DEFAULT_CLASSIFIER`; `ferkit-resnet-s-int8` is its int8 version), `?budget=40` (ms per frame
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s-int8`; `ferkit-resnet-s` is its float network), `?budget=40` (ms per frame
  * before the live view lightens itself; `off` to never adapt).
  */
 import './style.css';
 import {
-  BUNDLED_CLASSIFIER_IDS, BUNDLED_CLASSIFIERS, WEB_DEFAULT_CLASSIFIER, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
+  BUNDLED_CLASSIFIER_IDS, BUNDLED_CLASSIFIERS, cameraErrorMessage, checkBrowserSupport, connectAnalyzer, DEFAULT_SMOOTHING, FerkitError, WEB_BACKENDS,
   type LiveAdaptation, type LiveFrame, type ModelLoadEvent, type WebAnalyzerInfo, type WebBackend, type WorkerAnalyzer, type WorkerFrameTimings,
 } from 'ferkit/web';
 import { ValenceChart } from './charts.js';
@@ -530,7 +530,7 @@ async function wireSettings(s: AppState): Promise<void> {
     e.preventDefault();
     const p = new URLSearchParams(location.search);
     const set = (k: string, v: string, dflt: string): void => { if (v && v !== dflt) p.set(k, v); else p.delete(k); };
-    set('classifier', sel.value, WEB_DEFAULT_CLASSIFIER);
+    set('classifier', sel.value, BUNDLED_CLASSIFIERS.default);
     set('backend', backendSel.value, 'auto');
     set('threads', threadsSel.value, '');
     const q = p.toString();
@@ -548,12 +548,12 @@ async function wireSettings(s: AppState): Promise<void> {
   } catch {
     // keep the bundled ids
   }
-  const current = chosen.classifier ?? WEB_DEFAULT_CLASSIFIER;
+  const current = chosen.classifier ?? BUNDLED_CLASSIFIERS.default;
   sel.replaceChildren(...ids.map((id) => {
     const o = document.createElement('option');
     o.value = id;
-    o.textContent = id === WEB_DEFAULT_CLASSIFIER ? `${id} (default)` : id === BUNDLED_CLASSIFIERS.lite ? `${id} (small, for weak devices)`
-      : id === BUNDLED_CLASSIFIERS.default ? `${id} (int8: same accuracy, faster per face, starts ~0.2 s later)` : id;
+    o.textContent = id === BUNDLED_CLASSIFIERS.default ? `${id} (default)` : id === BUNDLED_CLASSIFIERS.lite ? `${id} (small, for weak devices)`
+      : id === BUNDLED_CLASSIFIERS.float ? `${id} (the default's float network: same accuracy, slower per face, starts ~0.2 s sooner)` : id;
     o.selected = id === current;
     return o;
   }));
