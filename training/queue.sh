@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
 # The CPU training queue (issue: accuracy, items 3 and 6): the runs of training/README.md's plan that take longer than
-# one session, one after another on one core (the other is left for the session's tests and benchmarks; two runs side by
-# side took 296 and 373 s per epoch against ~261 s for one alone, so a second queue on the other core also pays when
-# the machine is otherwise idle). Each session starts it again; it skips finished runs (`"finished": true` in runs/NAME/status.json), resumes
-# the unfinished one at the batch it reached, and starts the next when that is done.
+# one session, one after another on one core. Start it once per free core: each copy is a worker that takes the next
+# run no other worker holds (a lock per run, runs/NAME.lock), so two workers train two runs side by side and never the
+# same one. Two runs side by side took 296 and 373 s per epoch against ~261 s for one alone, so a second worker pays
+# when the machine is otherwise idle; pause workers (kill -STOP/-CONT on the python child) for benchmarks.
+# Each session starts the workers again; they skip finished runs (`"finished": true` in runs/NAME/status.json), resume
+# an unfinished one at the batch it reached, and go on to the next when it is done.
 #
-#   cd training && nohup ./queue.sh >> runs/queue.log 2>&1 &
-#   QUEUE="se_resnet vgg" ./queue.sh      # another order or subset
+#   cd training && nohup ./queue.sh >> runs/queue.log 2>&1 &      # one worker; run the line twice for two
+#   QUEUE="se_resnet vgg" ./queue.sh                                # another order or subset
 #
 # Every run is the recipe of the comparison table (docs/model-comparison.md): the default command with --model NAME,
 # 40 epochs, 1 thread, the calibration hold-out left out. Logs: runs/NAME.log.
@@ -18,18 +20,21 @@ QUEUE=${QUEUE:-"se_resnet mini_xception stn_cnn vgg"}
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads 1)
 
 mkdir -p runs
-# one queue at a time: a queue left running by an earlier session keeps the lock, and this one leaves
-exec 9>runs/queue.lock
-flock -n 9 || { echo "$(date -u +%FT%TZ) another queue.sh is running (runs/queue.lock); leaving"; exit 0; }
-
 finished() { [ -f "runs/$1/status.json" ] && $PY -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("finished") else 1)' "runs/$1/status.json"; }
+log() { echo "$(date -u +%FT%TZ) [worker $$] $*"; }
 
 for name in $QUEUE; do
-  if finished "$name"; then echo "$(date -u +%FT%TZ) $name: finished already"; continue; fi
+  if finished "$name"; then log "$name: finished already"; continue; fi
+  # the run's lock: held for the whole run (by this shell and the trainer it starts), released when fd 9 closes
+  exec 9>"runs/$name.lock"
+  if ! flock -n 9; then log "$name: another worker is training it; next"; exec 9>&-; continue; fi
+  if finished "$name"; then log "$name: finished already"; exec 9>&-; continue; fi
   resume=()
   [ -f "runs/$name/last.pt" ] && resume=(--resume)
-  echo "$(date -u +%FT%TZ) $name: ${resume[*]:-start}"
+  log "$name: ${resume[*]:-start}"
   $PY -m ferkit_train.train "${common[@]}" --model "$name" --out "runs/$name" "${resume[@]}" >> "runs/$name.log" 2>&1 \
-    || { rc=$?; echo "$(date -u +%FT%TZ) $name: exit $rc (see runs/$name.log); stopping the queue"; exit "$rc"; }
-  echo "$(date -u +%FT%TZ) $name: done"
+    || { rc=$?; log "$name: exit $rc (see runs/$name.log); stopping this worker"; exit "$rc"; }
+  log "$name: done"
+  exec 9>&-
 done
+log "nothing left to train"
