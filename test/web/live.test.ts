@@ -101,7 +101,7 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       while (Date.now() - t0 < 30_000) await sleep(1000);
       const s = await pageStats(page);
       expect(s.errors).toEqual([]);
-      expect(s.trackIds).toHaveLength(1);
+      expect(s.trackIds, `tracks: ${JSON.stringify(s.tracks)}`).toHaveLength(1);
       expect(await page.locator('#cards article.card').count()).toBe(1);
       expect(s.framesWithFace / s.frames).toBeGreaterThan(0.8);
       // per-stage figures come back from the worker
@@ -117,15 +117,28 @@ describe.skipIf(skip !== null)('live app: identities, controls, layout and acces
       const canvas = card.locator('.explain-out canvas');
       await expect.poll(() => canvas.count(), { timeout: 60_000 }).toBe(1);
       expect(await card.locator('.explain-out').textContent()).toMatch(/What drove "(angry|disgust|fear|happy|sad|surprise|neutral)" \(\d+%\).*122 crops/);
-      const inked = (): Promise<{ w: number; coloured: number }> => canvas.evaluate((c: HTMLCanvasElement) => {
+      const inked = (): Promise<{ w: number; coloured: number; grayRange: number }> => canvas.evaluate((c: HTMLCanvasElement) => {
         const d = c.getContext('2d')!.getImageData(0, 0, c.width, c.height).data;
         let coloured = 0;
-        for (let i = 0; i < d.length; i += 4) if (Math.abs(d[i]! - d[i + 2]!) > 30) coloured++; // heat colour, not gray
-        return { w: c.width, coloured };
+        let lo = 255;
+        let hi = 0;
+        for (let i = 0; i < d.length; i += 4) {
+          if (Math.abs(d[i]! - d[i + 2]!) > 30) coloured++; // heat colour, not gray
+          lo = Math.min(lo, d[i + 1]!);
+          hi = Math.max(hi, d[i + 1]!);
+        }
+        return { w: c.width, coloured, grayRange: hi - lo };
       });
-      expect((await inked()).w).toBe(192);
-      // polled: on a loaded machine the canvas can be in the page a moment before it is painted
-      await expect.poll(async () => (await inked()).coloured, { timeout: 10_000 }).toBeGreaterThan(100);
+      const painted = await inked();
+      expect(painted.w).toBe(192);
+      // The crop is painted (a face in gray, not a blank canvas) ...
+      expect(painted.grayRange).toBeGreaterThan(60);
+      // ... with heat colours over it, unless the map is weak: hiding no single patch lowered the probability by 0.1,
+      // and the colours then fade by design (explanationRgba's fadeBelow; on test.mp4 ~3 s in, a broad smile gives maps
+      // with a scale of 0.016–0.03 and 0–26 coloured pixels). Which frame gets explained depends on the machine's
+      // speed, so both cases are checked against what the page says.
+      const text = (await card.locator('.explain-out').textContent()) ?? '';
+      if (!text.includes('Weak: no single region mattered much.')) expect(painted.coloured).toBeGreaterThan(100);
       await page.screenshot({ path: join(SHOTS, 'web-explain-1280.png') });
       await card.locator('.explain-out button').click();
       expect(await card.locator('.explain-out canvas').count()).toBe(0);
