@@ -9,7 +9,8 @@
  * tiling; its track age of 1.5 s) for 30 s of page time with a Photos-tab pause of 4 s and a camera stop of 2.5 s
  * (both cut to 500 ms of analysis time, as `web/src/clock.ts` does). Per run, page time advances by random frame
  * intervals around `step` ms, and the frame shown is the one at that page time. Two stamp models:
- * - `matched`: each stamp follows the last by the step jittered ×0.2–1.8 (callbacks run late, the content is right);
+ * - `matched` (the control): frame intervals of the step ×0.2–1.8, and each stamp follows the last by the interval
+ *   the content advanced (cut to 15–500 ms as the clock does);
  * - `mismatched`: stamps drawn independently of the content (30% back to back, 15 ms; otherwise 0–3 × step) while the
  *   content sometimes jumps 4 steps: what a loaded Chromium delivers (frames late and back to back, stamps that do not
  *   say how far the face moved).
@@ -17,7 +18,7 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { RawImage } from '../src/core/types.js';
 import { createVideoAnalyzer } from '../src/core/video.js';
@@ -68,20 +69,26 @@ async function replay(model: (typeof STAMP_MODELS)[number], step: number, seed: 
   let elapsed = 0;
   let last: number | null = null;
   let n = 0;
+  const pending = [...PAUSES];
+  let gap = 0; // page time since the last frame, ms
   while (elapsed < 30_000) {
     let ts: number;
     if (last === null) ts = 0;
-    else if (model === 'matched') ts = last + Math.min(500, Math.max(15, step * (0.2 + 1.6 * rand())));
+    else if (model === 'matched') ts = last + Math.min(500, Math.max(15, gap)); // the content's own spacing
     else ts = last + (rand() < 0.3 ? 15 : Math.min(500, Math.max(15, step * 3 * rand())));
-    const pause = PAUSES.find(([at]) => elapsed >= at && elapsed - step < at);
-    if (pause && last !== null) { page += pause[1]; elapsed += pause[1]; ts = last + 500; }
+    if (last !== null && pending.length > 0 && elapsed >= pending[0]![0]) { // the pause falls in this gap
+      const [, length] = pending.shift()!;
+      page += length;
+      elapsed += length;
+      ts = last + 500;
+    }
     last = ts;
     const result = await video.analyzeFrame(frames[Math.floor((page * FPS) / 1000) % frames.length]!, ts);
     n++;
     for (const f of result.faces) ids.add(f.trackId);
-    const d = model === 'matched' ? step * (0.5 + rand()) : rand() < 0.2 ? step * 4 : step * (0.2 + rand());
-    page += d;
-    elapsed += d;
+    gap = model === 'matched' ? step * (0.2 + 1.6 * rand()) : rand() < 0.2 ? step * 4 : step * (0.2 + rand());
+    page += gap;
+    elapsed += gap;
   }
   return { ids: [...ids], frames: n };
 }
@@ -107,6 +114,6 @@ for (const model of MODELS) {
 }
 await writeJsonFileAtomic(args.out, {
   what: 'one face replayed from test.mp4 through the live pipeline for 30 s (pauses of 4 s and 2.5 s); runs where it got more than one track id',
-  video: args.video, seeds, steps: STEPS, rows,
+  video: relative(root, args.video), seeds, steps: STEPS, rows,
 });
 console.log(`wrote ${args.out}`);

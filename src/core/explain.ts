@@ -273,10 +273,17 @@ export interface ExplanationRgbaOptions {
    * Weak explanations fade: when {@link Explanation.scale} (the drop that heat 1.0 stands for) is below this many
    * probability units, the colours are drawn at `scale / fadeBelow` of their opacity, so a map where no patch
    * mattered much (redundant evidence, or noise) does not look as decisive as a strong one. 0 turns fading off.
-   * Default 0.1.
+   * Default {@link WEAK_EXPLANATION_SCALE} (0.1).
    */
   fadeBelow?: number;
 }
+
+/**
+ * Below this {@link Explanation.scale} (probability units: the drop in the label's probability that heat 1.0 stands
+ * for) an explanation is *weak*: hiding no single patch mattered much. {@link explanationRgba} fades its colours by
+ * default, and the apps say so in words.
+ */
+export const WEAK_EXPLANATION_SCALE = 0.1;
 
 /**
  * Paints the explanation over its crop, for canvases (`new ImageData(rgba, px, px)`) and image encoders alike:
@@ -296,7 +303,7 @@ export function explanationRgba(
   if (!crop || crop.length !== n * n) throw new FerkitError('E_IMAGE', `crop must have ${n}x${n} = ${n * n} values, got ${describeValue(crop)}`);
   integerIn('px', px, 1, 8192);
   const options = optionsObject<ExplanationRgbaOptions>('explanationRgba options', optionsIn, ['alpha', 'heat', 'fadeBelow']);
-  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? 0.1, 0, 1);
+  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? WEAK_EXPLANATION_SCALE, 0, 1);
   const alpha = numberIn('alpha', options.alpha ?? 0.7, 0, 1) * (fadeBelow > 0 ? Math.min(1, explanation.scale / fadeBelow) : 1);
   const heat = options.heat ?? true;
   const out = new Uint8ClampedArray(px * px * 4);

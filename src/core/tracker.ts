@@ -2,8 +2,9 @@
  * Multi-face tracking by box association: each track carries its box and a constant-velocity motion model (an
  * alpha-beta filter on the box centre and size, in pixels per millisecond). Detections are matched to the tracks'
  * predicted boxes greedily by IoU, then, for what is left, by centre distance (fast motion, low frame rates); a track
- * also matches through the box where it was last detected when that fits better (a wrong velocity, e.g. from frame
- * timestamps that do not match the frames' content, then restarts the motion model instead of splitting the track).
+ * that neither pass matched gets the same two passes with the box where it was last detected (a wrong velocity, e.g.
+ * from frame timestamps that do not match the frames' content, then restarts the motion model instead of splitting
+ * the track).
  * Tracks that go unmatched keep their id for up to `maxAgeMs`; after that a returning face gets a new id.
  * Time comes from the caller (ms), so behaviour does not depend on the frame rate. No appearance model: two faces
  * that swap places while hidden can swap ids.
@@ -13,11 +14,11 @@ import type { Box } from './types.js';
 
 /** Options of {@link FaceTracker}. Validated once, in the constructor. */
 export interface TrackerOptions {
-  /** Minimum IoU, in [0, 1], between a track's predicted (or last-detected) box and a detection for the first matching pass. Default 0.2. */
+  /** Minimum IoU, in [0, 1], between a track's predicted box and a detection for the first matching pass (and its last-detected box in the fallback pass). Default 0.2. */
   minIou?: number;
   /**
    * Second pass, for pairs the IoU pass left: a detection whose centre lies within this many box sides (the track's
-   * mean of width and height) of the predicted (or last-detected) centre, with a size ratio within 2×, is matched. In [0, 10]; 0 turns
+   * mean of width and height) of the predicted centre (then, as a fallback, the last-detected centre), with a size ratio within 2×, is matched. In [0, 10]; 0 turns
    * the pass off. Default 0.75.
    */
   maxCentreShift?: number;
@@ -25,8 +26,9 @@ export interface TrackerOptions {
   maxAgeMs?: number;
   /**
    * Velocity gain β of the alpha-beta filter, in [0, 1]: 0 = no motion model (predict the last box). Default 0.5.
-   * (A track's velocity is set outright by the first detection at least `MIN_MOTION_DT_MS` after the previous one;
-   * β applies from then on; closer detections update the position only.)
+   * (A track's velocity is set outright by the first detection at least `MIN_MOTION_DT_MS` after the previous one, and
+   * again after a match through its last-detected box (the fallback pass); β applies from then on; closer detections
+   * update the position only.)
    */
   velocityGain?: number;
   /**
@@ -160,60 +162,62 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
     for (let i = this.live.length - 1; i >= 0; i--) {
       if (tMs - this.live[i]!.lastDetectedMs > maxAgeMs) dropped.unshift(...this.live.splice(i, 1).map((t) => t.id));
     }
-    // Two hypotheses per track: its motion model's box at tMs, and its box where it was last detected. The second
-    // guards against a wrong velocity: frame timestamps that do not match the frames' content (a loaded browser hands
-    // over camera frames late and back to back) can make the motion model extrapolate far off for a face that barely
-    // moved, and a track that only its prediction could match would be split in two.
     const predicted = this.live.map((t) => this.predictMotion(t, tMs));
-    const still = this.live.map((t): Motion => ({ ...t.m, vx: 0, vy: 0, vw: 0, vh: 0 }));
     const trackOf = new Array<number>(detections.length).fill(-1);
-    /** Per detection: whether its track matched through the last-detected box, not the prediction. */
+    /** Per detection: whether its track matched through its last-detected box (passes 3–4), not its prediction. */
     const viaStill = new Array<boolean>(detections.length).fill(false);
     const taken = new Array<boolean>(this.live.length).fill(false);
-
-    // Pass 1: greedy by IoU of the detection with the track's predicted box (or its last-detected box, if better).
-    const pairs: { ti: number; di: number; score: number; still: boolean }[] = [];
-    this.live.forEach((_, ti) => {
-      const pb = toBox(predicted[ti]!);
-      const sb = toBox(still[ti]!);
-      detections.forEach((d, di) => {
-        const iouP = boxIou(pb, d.box);
-        const iouS = boxIou(sb, d.box);
-        const iou = Math.max(iouP, iouS);
-        if (iou > 0 && iou >= minIou) pairs.push({ ti, di, score: iou, still: iouS > iouP });
-      });
-    });
-    const assign = (list: typeof pairs, higherIsBetter: boolean): void => {
+    const assign = (list: { ti: number; di: number; score: number }[], higherIsBetter: boolean, still: boolean): void => {
       list.sort((a, b) => (higherIsBetter ? b.score - a.score : a.score - b.score) || a.ti - b.ti || a.di - b.di);
-      for (const { ti, di, still: s } of list) {
+      for (const { ti, di } of list) {
         if (taken[ti] || trackOf[di] !== -1) continue;
         taken[ti] = true;
         trackOf[di] = ti;
-        viaStill[di] = s;
+        viaStill[di] = still;
       }
     };
-    assign(pairs, true);
-
-    // Pass 2: what is left, greedy by centre distance in units of the track's box side (the nearer hypothesis).
-    if (maxCentreShift > 0) {
-      const near: typeof pairs = [];
-      this.live.forEach((_, ti) => {
-        if (taken[ti]) return;
+    /** Pass 1 (3): greedy by IoU of each free track's box in `boxes` with each free detection. */
+    const byIou = (boxes: readonly (Motion | null)[], still: boolean): void => {
+      const pairs: { ti: number; di: number; score: number }[] = [];
+      boxes.forEach((m, ti) => {
+        if (m === null || taken[ti]) return;
+        const pb = toBox(m);
         detections.forEach((d, di) => {
           if (trackOf[di] !== -1) return;
-          const fit = (m: Motion): number => {
-            const side = (m.w + m.h) / 2;
-            const dist = Math.hypot(d.box.x + d.box.width / 2 - m.cx, d.box.y + d.box.height / 2 - m.cy) / side;
-            const ratio = (d.box.width + d.box.height) / 2 / side;
-            return dist <= maxCentreShift && ratio >= 0.5 && ratio <= 2 ? dist : Infinity;
-          };
-          const distP = fit(predicted[ti]!);
-          const distS = fit(still[ti]!);
-          const dist = Math.min(distP, distS);
-          if (dist !== Infinity) near.push({ ti, di, score: dist, still: distS < distP });
+          const iou = boxIou(pb, d.box);
+          if (iou > 0 && iou >= minIou) pairs.push({ ti, di, score: iou });
         });
       });
-      assign(near, false);
+      assign(pairs, true, still);
+    };
+    /** Pass 2 (4): what is left, greedy by centre distance in units of the track's box side. */
+    const byCentre = (boxes: readonly (Motion | null)[], still: boolean): void => {
+      if (maxCentreShift <= 0) return;
+      const near: { ti: number; di: number; score: number }[] = [];
+      boxes.forEach((m, ti) => {
+        if (m === null || taken[ti]) return;
+        const side = (m.w + m.h) / 2;
+        detections.forEach((d, di) => {
+          if (trackOf[di] !== -1) return;
+          const dist = Math.hypot(d.box.x + d.box.width / 2 - m.cx, d.box.y + d.box.height / 2 - m.cy) / side;
+          const ratio = (d.box.width + d.box.height) / 2 / side;
+          if (dist <= maxCentreShift && ratio >= 0.5 && ratio <= 2) near.push({ ti, di, score: dist });
+        });
+      });
+      assign(near, false, still);
+    };
+    byIou(predicted, false);
+    byCentre(predicted, false);
+    // Passes 3–4, a fallback for tracks their prediction could not match: the box where the track was last detected.
+    // A wrong velocity (frame timestamps that do not match the frames' content: a loaded browser hands over camera
+    // frames late and back to back) can make the motion model predict a barely moving face far from where it is, and
+    // the face would start a second track. Only after the prediction passes, so that two faces passing each other keep
+    // their ids as before; and only for tracks whose prediction moved at all (MIN_MOTION_DT_MS or more since their
+    // last detection; closer, the prediction is the last box).
+    if (this.live.some((t, ti) => !taken[ti] && tMs - t.lastDetectedMs >= MIN_MOTION_DT_MS) && trackOf.includes(-1)) {
+      const still = this.live.map((t, ti): Motion | null => (taken[ti] || tMs - t.lastDetectedMs < MIN_MOTION_DT_MS ? null : { ...t.m, vx: 0, vy: 0, vw: 0, vh: 0 }));
+      byIou(still, true);
+      byCentre(still, true);
     }
 
     // Correct matched tracks (alpha-beta filter), start new ones.
@@ -233,10 +237,10 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
         return;
       }
       const t = this.live[ti]!;
-      // Matched through its last-detected box: the velocity was wrong, so the motion model starts again from there
-      // (this detection, if at least MIN_MOTION_DT_MS later, sets the velocity outright, as a track's first motion does).
+      // Matched through its last-detected box: the velocity was wrong, so the motion model starts again from there (this
+      // detection, at least MIN_MOTION_DT_MS later, sets the velocity outright, as a track's first motion does).
       if (viaStill[di]) t.moving = false;
-      const p = viaStill[di] ? still[ti]! : predicted[ti]!;
+      const p = viaStill[di] ? { ...t.m, vx: 0, vy: 0, vw: 0, vh: 0 } : predicted[ti]!;
       const dt = tMs - t.lastDetectedMs;
       const r = { cx: meas.cx - p.cx, cy: meas.cy - p.cy, w: meas.w - p.w, h: meas.h - p.h };
       // The first detection far enough in time from the previous one sets the velocity outright (there was no motion to

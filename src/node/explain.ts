@@ -7,7 +7,7 @@ import { extname, join } from 'node:path';
 import sharp from 'sharp';
 import type { ExpressionClassifier } from '../core/classifier/expression.js';
 import { FerkitError, describeValue, numberIn } from '../core/errors.js';
-import { type Explanation, type ExplainOptions, explainCrop, explanationCrop, explanationRgba, heatColour } from '../core/explain.js';
+import { type Explanation, type ExplainOptions, WEAK_EXPLANATION_SCALE, explainCrop, explanationCrop, explanationRgba, heatColour } from '../core/explain.js';
 import type { AlignOptions } from '../core/image.js';
 import type { FaceAnalysis, FaceDetection, ImageAnalysis, RawImage } from '../core/types.js';
 import { COLOURS, FONT, f1, textOn, xml } from './annotate.js';
@@ -20,7 +20,7 @@ export interface RenderExplanationOptions {
   panelPx?: number;
   /** Opacity of the heat colour where the heat is 1 (it fades linearly to 0 with the heat). Default 0.7. */
   alpha?: number;
-  /** Below this {@link Explanation.scale} (probability units) the heat colours fade (see `explanationRgba`); 0: never. Default 0.1. */
+  /** Below this {@link Explanation.scale} (probability units) the heat colours fade (see `explanationRgba`); 0: never. Default {@link WEAK_EXPLANATION_SCALE} (0.1). */
   fadeBelow?: number;
   /** Text of the legend's first line before the label, e.g. `#1` for the first face. Default none. */
   title?: string;
@@ -52,7 +52,7 @@ export async function renderExplanation(
   const S = numberIn('panelPx', options.panelPx ?? 192, 48, 2048);
   if (!Number.isInteger(S)) throw new FerkitError('E_OPTION', `panelPx must be an integer, got ${S}`);
   const alpha = numberIn('alpha', options.alpha ?? 0.7, 0, 1);
-  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? 0.1, 0, 1);
+  const fadeBelow = numberIn('fadeBelow', options.fadeBelow ?? WEAK_EXPLANATION_SCALE, 0, 1);
   const n = explanation.size;
   if (!crop || crop.length !== n * n) throw new FerkitError('E_IMAGE', `crop must have ${n}x${n} = ${n * n} values, got ${describeValue(crop)}`);
   const legendH = Math.round(S * 0.3);

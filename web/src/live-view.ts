@@ -2,7 +2,7 @@
  * The live view: boxes, track IDs and smoothed labels drawn over the video, and one card per face with live
  * probability bars.
  */
-import { EXPRESSIONS, type FaceExplanationImage, type LiveFace, type LiveFrame } from 'ferkit/web';
+import { EXPRESSIONS, WEAK_EXPLANATION_SCALE, type FaceExplanationImage, type LiveFace, type LiveFrame } from 'ferkit/web';
 import { shownLabel } from './labels.js';
 import { EXPRESSION_COLORS, VALENCE_COLORS, el, pct, swatch, textOn, trackChip, trackColor } from './ui.js';
 
@@ -98,7 +98,7 @@ export function renderExplanation(out: HTMLElement, result: FaceExplanationImage
   canvas.getContext('2d')!.putImageData(new ImageData(new Uint8ClampedArray(result.rgba), result.px, result.px), 0, 0);
   canvas.setAttribute('role', 'img');
   canvas.setAttribute('aria-label', `Heat map over the ${result.px}-pixel crop the model saw; brighter areas drove "${result.label}" more`);
-  const weak = result.scale < 0.1;
+  const weak = result.scale < WEAK_EXPLANATION_SCALE;
   const text = el('p', 'small', `What drove "${result.label}" (${pct(result.probability)}) in the 48×48 crop the model saw: brighter = hiding it `
     + `lowered the probability more (up to ${pct(result.maxDrop)} for one patch).${weak ? ' Weak: no single region mattered much.' : ''} `
     + `${result.runs} crops, ${Math.round(result.ms)} ms.`);
