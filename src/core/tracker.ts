@@ -245,7 +245,8 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       const r = { cx: meas.cx - p.cx, cy: meas.cy - p.cy, w: meas.w - p.w, h: meas.h - p.h };
       // The first detection far enough in time from the previous one sets the velocity outright (there was no motion to
       // go by); later ones correct it by β. Detections under MIN_MOTION_DT_MS apart leave the velocity alone.
-      const k = dt >= MIN_MOTION_DT_MS ? (t.moving ? velocityGain : 1) / dt : 0;
+      // velocityGain 0: no motion model at all (not even the first velocity).
+      const k = velocityGain > 0 && dt >= MIN_MOTION_DT_MS ? (t.moving ? velocityGain : 1) / dt : 0;
       if (dt >= MIN_MOTION_DT_MS) t.moving = true;
       t.m = {
         cx: p.cx + positionGain * r.cx, cy: p.cy + positionGain * r.cy, w: p.w + positionGain * r.w, h: p.h + positionGain * r.h,

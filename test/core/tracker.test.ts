@@ -100,6 +100,13 @@ describe('FaceTracker', () => {
     expect(tracker.tracks[0]!.box.x).toBe(128);
   });
 
+  test('velocityGain 0: no motion model, the prediction is the last box', () => {
+    const tracker = new FaceTracker({ velocityGain: 0 });
+    for (let i = 0; i < 5; i++) tracker.update([box(100 + 10 * i, 100)], i * 40);
+    expect(tracker.tracks[0]!.velocity.x).toBe(0);
+    expect(tracker.predict(400)[0]!.box.x).toBe(140);
+  });
+
   test('predict extrapolates a constant velocity', () => {
     const tracker = new FaceTracker();
     for (let i = 0; i < 20; i++) tracker.update([box(10 + 4 * i, 200 - 2 * i)], i * 40);
