@@ -25,6 +25,7 @@ import { createVideoAnalyzer } from '../src/core/video.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
 import { packageRoot } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
+import { cameraFilter } from './web-bench.js';
 
 const root = packageRoot();
 const { values: args } = parseArgs({
@@ -40,10 +41,10 @@ if (!existsSync(args.video)) {
   process.exit(2);
 }
 const seeds = Number(args.seeds);
-const W = 640;
+const W = 640; // cameraFilter's output
 const H = 480;
 const FPS = 30;
-const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', args.video, '-vf', `scale=-2:${H},crop=${W}:${H},fps=${FPS}`,
+const raw = execFileSync('ffmpeg', ['-v', 'error', '-i', args.video, '-vf', cameraFilter(FPS),
   '-pix_fmt', 'rgb24', '-f', 'rawvideo', 'pipe:1'], { maxBuffer: 1 << 30 });
 const frameBytes = W * H * 3;
 const frames: RawImage[] = [];

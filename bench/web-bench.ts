@@ -48,13 +48,16 @@ export async function buildWebApp(): Promise<void> {
   await build({ configFile: join(REPO, 'web', 'vite.config.ts'), logLevel: 'warn' });
 }
 
+/** The ffmpeg filter that makes the fake camera's 640×480 picture from the 596×336 clip (also replayed by bench/track-stamps.ts). */
+export const cameraFilter = (fps: number): string => `scale=-2:480,crop=640:480,fps=${fps}`;
+
 /**
  * Makes a 640×480 Y4M (yuv420p) from `src` for Chromium's fake camera: scaled to 480 px high, centre-cropped to 4:3.
  * @returns the Y4M path inside `dir`.
  */
 export function makeY4m(src: string, dir: string, fps = 30): string {
   const out = join(dir, 'camera.y4m');
-  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', src, '-vf', `scale=-2:480,crop=640:480,fps=${fps}`, '-pix_fmt', 'yuv420p', out]);
+  execFileSync('ffmpeg', ['-v', 'error', '-y', '-i', src, '-vf', cameraFilter(fps), '-pix_fmt', 'yuv420p', out]);
   return out;
 }
 

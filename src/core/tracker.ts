@@ -76,6 +76,9 @@ export function boxIou(a: Box, b: Box): number {
   return union > 0 ? inter / union : 0;
 }
 
+/** The motion state `m` without its velocity (the box where it is, not moving). */
+const atRest = (m: Motion): Motion => ({ ...m, vx: 0, vy: 0, vw: 0, vh: 0 });
+
 const toBox = (m: Pick<Motion, 'cx' | 'cy' | 'w' | 'h'>): Box => ({ x: m.cx - m.w / 2, y: m.cy - m.h / 2, width: m.w, height: m.h });
 
 interface TrackState<T> {
@@ -214,11 +217,9 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
     // the face would start a second track. Only after the prediction passes, so that two faces passing each other keep
     // their ids as before; and only for tracks whose prediction moved at all (MIN_MOTION_DT_MS or more since their
     // last detection; closer, the prediction is the last box).
-    if (this.live.some((t, ti) => !taken[ti] && tMs - t.lastDetectedMs >= MIN_MOTION_DT_MS) && trackOf.includes(-1)) {
-      const still = this.live.map((t, ti): Motion | null => (taken[ti] || tMs - t.lastDetectedMs < MIN_MOTION_DT_MS ? null : { ...t.m, vx: 0, vy: 0, vw: 0, vh: 0 }));
-      byIou(still, true);
-      byCentre(still, true);
-    }
+    const still = this.live.map((t): Motion | null => (tMs - t.lastDetectedMs < MIN_MOTION_DT_MS ? null : atRest(t.m)));
+    byIou(still, true);
+    byCentre(still, true);
 
     // Correct matched tracks (alpha-beta filter), start new ones.
     const assigned: TrackerUpdate<T>['assigned'] = [];
@@ -240,7 +241,7 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       // Matched through its last-detected box: the velocity was wrong, so the motion model starts again from there (this
       // detection, at least MIN_MOTION_DT_MS later, sets the velocity outright, as a track's first motion does).
       if (viaStill[di]) t.moving = false;
-      const p = viaStill[di] ? { ...t.m, vx: 0, vy: 0, vw: 0, vh: 0 } : predicted[ti]!;
+      const p = viaStill[di] ? still[ti]! : predicted[ti]!;
       const dt = tMs - t.lastDetectedMs;
       const r = { cx: meas.cx - p.cx, cy: meas.cy - p.cy, w: meas.w - p.w, h: meas.h - p.h };
       // The first detection far enough in time from the previous one sets the velocity outright (there was no motion to
