@@ -11,13 +11,24 @@
 #   QUEUE="se_resnet vgg" ./queue.sh                                # another order or subset
 #
 # Every run is the recipe of the comparison table (docs/model-comparison.md): the default command with --model NAME,
-# 40 epochs, 1 thread, the calibration hold-out left out. Logs: runs/NAME.log.
+# 40 epochs, 1 thread, the calibration hold-out left out. The recipe ablations are the default's network (resnet_s) with
+# one thing changed (see run_args). Logs: runs/NAME.log.
 set -uo pipefail
 cd "$(dirname "$0")"
 PY=${PY:-/usr/bin/python3}
 DATA=${DATA:-../../shared/data/fer2013}
-QUEUE=${QUEUE:-"se_resnet mini_xception stn_cnn vgg"}
+QUEUE=${QUEUE:-"se_resnet resnet_s_mixup mini_xception stn_cnn vgg resnet_s_sgd resnet_s_e100"}
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads 1)
+
+# a run's own arguments (after the common ones; argparse keeps the last value of a repeated option)
+run_args() {
+  case $1 in
+    resnet_s_mixup) echo "--model resnet_s --mixup 0.5" ;;                                       # mixup/CutMix
+    resnet_s_sgd) echo "--model resnet_s --optimizer sgd --lr 0.05 --weight-decay 5e-4" ;;       # SGD-Nesterov vs AdamW
+    resnet_s_e100) echo "--model resnet_s --epochs 100" ;;                                       # a longer schedule
+    *) echo "--model $1" ;;                                                                      # the family
+  esac
+}
 
 mkdir -p runs
 finished() { [ -f "runs/$1/status.json" ] && $PY -c 'import json,sys; sys.exit(0 if json.load(open(sys.argv[1])).get("finished") else 1)' "runs/$1/status.json"; }
@@ -32,7 +43,8 @@ for name in $QUEUE; do
   resume=()
   [ -f "runs/$name/last.pt" ] && resume=(--resume)
   log "$name: ${resume[*]:-start}"
-  $PY -m ferkit_train.train "${common[@]}" --model "$name" --out "runs/$name" "${resume[@]}" >> "runs/$name.log" 2>&1 \
+  # shellcheck disable=SC2046  # run_args's words are options
+  $PY -m ferkit_train.train "${common[@]}" $(run_args "$name") --out "runs/$name" "${resume[@]}" >> "runs/$name.log" 2>&1 \
     || { rc=$?; log "$name: exit $rc (see runs/$name.log); stopping this worker"; exit "$rc"; }
   log "$name: done"
   exec 9>&-

@@ -55,6 +55,12 @@ export interface Track<T extends { box: Box } = { box: Box }> {
   readonly lastDetectedMs: number;
   /** Number of detections matched so far. */
   readonly hits: number;
+  /**
+   * Detections behind the current motion model: counts like `hits` from the track's first detection, and starts again
+   * at 2 (the last-detected box and the new detection) when a match through the last-detected box (the fallback pass)
+   * restarts the model. `≥ 3` means the velocity was measured and confirmed since the last restart.
+   */
+  readonly motionHits: number;
 }
 
 /** The result of {@link FaceTracker.update}. */
@@ -82,7 +88,7 @@ const atRest = (m: Motion): Motion => ({ ...m, vx: 0, vy: 0, vw: 0, vh: 0 });
 const toBox = (m: Pick<Motion, 'cx' | 'cy' | 'w' | 'h'>): Box => ({ x: m.cx - m.w / 2, y: m.cy - m.h / 2, width: m.w, height: m.h });
 
 interface TrackState<T> {
-  id: number; m: Motion; last: T; firstSeenMs: number; lastDetectedMs: number; hits: number;
+  id: number; m: Motion; last: T; firstSeenMs: number; lastDetectedMs: number; hits: number; motionHits: number;
   /** Whether a velocity was measured yet (from two detections at least MIN_MOTION_DT_MS apart). */
   moving: boolean;
 }
@@ -231,7 +237,7 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       const meas = { cx: b.x + b.width / 2, cy: b.y + b.height / 2, w: b.width, h: b.height };
       if (ti === -1) {
         const t: TrackState<T> = {
-          id: this.nextId++, m: { ...meas, vx: 0, vy: 0, vw: 0, vh: 0 }, last: d, firstSeenMs: tMs, lastDetectedMs: tMs, hits: 1, moving: false,
+          id: this.nextId++, m: { ...meas, vx: 0, vy: 0, vw: 0, vh: 0 }, last: d, firstSeenMs: tMs, lastDetectedMs: tMs, hits: 1, motionHits: 1, moving: false,
         };
         starts.push(t);
         assigned.push({ trackId: t.id, detection: d, isNew: true });
@@ -256,6 +262,7 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       t.last = d;
       t.lastDetectedMs = tMs;
       t.hits++;
+      t.motionHits = viaStill[di] ? 2 : t.motionHits + 1;
       assigned.push({ trackId: t.id, detection: d, isNew: false });
     });
     this.live.forEach((t, ti) => { if (!taken[ti]) missed.push(t.id); });
@@ -273,6 +280,7 @@ export class FaceTracker<T extends { box: Box } = { box: Box }> {
       firstSeenMs: t.firstSeenMs,
       lastDetectedMs: t.lastDetectedMs,
       hits: t.hits,
+      motionHits: t.motionHits,
     }));
   }
 

@@ -3,7 +3,7 @@
  * Isomorphic (no Node or DOM): `ferkit/node` feeds it frames decoded by ffmpeg, the browser feeds it camera frames.
  *
  * Per frame: the face detector runs every `detectEvery` frames, and also at once when nothing is being followed, when a
- * followed track has fewer than {@link MIN_HITS_TO_FOLLOW} detections (its velocity is not known yet), or when a followed
+ * followed track's motion model has fewer than {@link MIN_HITS_TO_FOLLOW} detections behind it (its velocity is not known yet), or when a followed
  * box is predicted to have moved more than `redetectShift` of its size since its last detection; in between, each face's box is
  * the tracker's constant-velocity prediction. Every reported face is re-cropped and re-classified on every frame
  * (the 48×48 classifier costs about half a detector run). Each track's probabilities are smoothed by an exponential
@@ -27,8 +27,9 @@ import type { Box, FaceAnalysis, FaceDetection, Keypoints, RawImage } from './ty
 import { KEYPOINT_NAMES } from './types.js';
 
 /**
- * Between scheduled detector runs, a track is followed by its motion model only once it has this many detections
- * (two give its velocity, a third confirms it); before that, the detector runs on every frame.
+ * Between scheduled detector runs, a track is followed by its motion model only once the model has this many detections
+ * behind it (two give its velocity, a third confirms it; `Track.motionHits`, which starts again when the tracker
+ * restarts a wrong motion model); before that, the detector runs on every frame.
  */
 export const MIN_HITS_TO_FOLLOW = 3;
 
@@ -486,7 +487,7 @@ export function createVideoAnalyzer(
     let detect = lastDetectRunMs === null || followed.length === 0 || framesSinceDetect + 1 >= opts.detectEvery;
     if (!detect) {
       for (const p of followed) {
-        if (live.get(p.trackId)!.hits < MIN_HITS_TO_FOLLOW) { detect = true; break; }
+        if (live.get(p.trackId)!.motionHits < MIN_HITS_TO_FOLLOW) { detect = true; break; }
         const last = lastById.get(p.trackId)!;
         const side = (last.box.width + last.box.height) / 2;
         const shift = Math.hypot(p.box.x + p.box.width / 2 - (last.box.x + last.box.width / 2), p.box.y + p.box.height / 2 - (last.box.y + last.box.height / 2)) / side

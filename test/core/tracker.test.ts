@@ -98,6 +98,10 @@ describe('FaceTracker', () => {
     expect(missed).toEqual([]);
     expect(tracker.tracks[0]!.velocity.x).toBeCloseTo(-2 / 500, 4); // from the last box: 2 px back in 500 ms
     expect(tracker.tracks[0]!.box.x).toBe(128);
+    // the restarted model has two detections behind it (the last box and this one), the track three
+    expect(tracker.tracks[0]).toMatchObject({ hits: 3, motionHits: 2 });
+    tracker.update([box(127, 101)], 565);
+    expect(tracker.tracks[0]).toMatchObject({ hits: 4, motionHits: 3 });
   });
 
   test('velocityGain 0: no motion model, the prediction is the last box', () => {
@@ -178,6 +182,22 @@ describe('video analyzer (stand-in models)', () => {
     expect(sources.slice(0, 11).map((s) => s[0]).join('')).toBe('dddpppdpppd');
     expect(detector.calls).toBe(7);
     expect(video.summary().detectorRuns).toBe(7);
+  });
+
+  test('a motion model restarted by the tracker (wrong velocity) is confirmed by detection before it is followed again', async () => {
+    const { scene, detector, classifier } = fakes();
+    const video = createVideoAnalyzer({ detector, classifier }, { detectEvery: 4, redetectShift: 100 });
+    const sources: string[] = [];
+    for (let i = 0; i < 12; i++) {
+      // a jump of 30 px between frames 1 and 2 gives 0.375 px/ms; the face then stays at x = 130, so the detection of
+      // frame 6 is ~60 px from the prediction and matches only through the last-detected box: the model restarts
+      scene.faces = [face(i < 2 ? 100 : 130, 40)];
+      const r = await video.analyzeFrame(frame, i * 40);
+      expect(r.faces.map((f) => f.trackId)).toEqual([1]);
+      sources.push(r.faces[0]!.boxSource[0]!);
+    }
+    // frame 7 is detected again (the restarted model has 2 detections behind it), then every 4th frame
+    expect(sources.join('')).toBe('dddpppddpppd');
   });
 
   test('setDetectEvery and setClassifier (the frame budget\'s levers) keep the track, its smoothing and its tallies', async () => {
