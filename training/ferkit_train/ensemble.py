@@ -1,0 +1,54 @@
+"""PublicTest accuracy of every ensemble of exported classifiers (probabilities averaged), single crop and with flips.
+
+A measurement for the model comparison (docs/model-comparison.md, "Ensembles"), not a training step: which
+combinations of already trained networks could reach an accuracy bar, before paying for one ``.onnx`` that runs them all.
+
+    /usr/bin/python3 -m ferkit_train.ensemble --data ../../shared/data/fer2013 \\
+        h=runs/teachers/resnet_s_h.onnx cw0=runs/export-cw0/resnet-s-cw0.onnx ...
+"""
+from __future__ import annotations
+
+import argparse
+import itertools
+import sys
+
+import torch
+
+from .data import load_split
+from .onnx_teacher import OnnxModule
+from .train import normalise
+
+
+def probabilities(path: str, x: torch.Tensor, batch: int = 512) -> tuple[torch.Tensor, torch.Tensor]:
+    """Softmax of the graph at ``path`` on ``x`` (float32 ``[N, 1, 48, 48]``, normalised) and on its mirror: two ``[N, 7]``."""
+    graph = OnnxModule(path).eval()
+    with torch.no_grad():
+        plain = torch.cat([graph(x[i:i + batch]).softmax(1) for i in range(0, len(x), batch)])
+        flip = torch.cat([graph(x[i:i + batch].flip(3)).softmax(1) for i in range(0, len(x), batch)])
+    return plain, flip
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0], formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--data", required=True, help="FER2013 root (PublicTest/ folders) or fer2013.csv")
+    p.add_argument("--split", default="PublicTest")
+    p.add_argument("--threads", type=int, default=1)
+    p.add_argument("models", nargs="+", help="NAME=path.onnx, two or more")
+    args = p.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    named = dict(m.split("=", 1) if "=" in m else (m, m) for m in args.models)
+    x, y = load_split(args.data, args.split, None)
+    xv, yt = normalise(x), torch.as_tensor(y)
+    probs = {name: probabilities(path, xv) for name, path in named.items()}
+    accuracy = lambda pr: (pr.argmax(1) == yt).float().mean().item() * 100  # noqa: E731
+    print(f"| members | {args.split} single crop | with flips |\n|---|---|---|")
+    for r in range(1, len(probs) + 1):
+        for members in itertools.combinations(probs, r):
+            single = sum(probs[m][0] for m in members)
+            flips = sum(probs[m][0] + probs[m][1] for m in members)
+            print(f"| {' + '.join(members)} | {accuracy(single):.2f}% | {accuracy(flips):.2f}% |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
