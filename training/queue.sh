@@ -10,8 +10,8 @@
 #   cd training && nohup ./queue.sh >> runs/queue.log 2>&1 &      # one worker; run the line twice for two
 #   QUEUE="se_resnet vgg" ./queue.sh                                # another order or subset
 #
-# Every run is the recipe of the comparison table (docs/model-comparison.md): the default command with --model NAME,
-# 40 epochs, 1 thread, the calibration hold-out left out. The recipe ablations are the default's network (resnet_s) with
+# Every run is the recipe of the comparison table (docs/model-comparison.md): the default command with --model NAME
+# for the family, 40 epochs, 1 thread, the calibration hold-out left out. The recipe ablations are the default's network (resnet_s) with
 # one thing changed (see run_args). Logs: runs/NAME.log.
 set -uo pipefail
 cd "$(dirname "$0")"

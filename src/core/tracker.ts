@@ -58,7 +58,8 @@ export interface Track<T extends { box: Box } = { box: Box }> {
   /**
    * Detections behind the current motion model: counts like `hits` from the track's first detection, and starts again
    * at 2 (the last-detected box and the new detection) when a match through the last-detected box (the fallback pass)
-   * restarts the model. `≥ 3` means the velocity was measured and confirmed since the last restart.
+   * restarts the model. Detections under `MIN_MOTION_DT_MS` apart count too, though they leave the velocity alone (a
+   * stricter count would never let a track be followed above 50 fps with the detector on every frame).
    */
   readonly motionHits: number;
 }

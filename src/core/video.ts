@@ -28,8 +28,9 @@ import { KEYPOINT_NAMES } from './types.js';
 
 /**
  * Between scheduled detector runs, a track is followed by its motion model only once the model has this many detections
- * behind it (two give its velocity, a third confirms it; `Track.motionHits`, which starts again when the tracker
- * restarts a wrong motion model); before that, the detector runs on every frame.
+ * behind it (two give its velocity, a third checks it, unless they came under `MIN_MOTION_DT_MS` apart; see
+ * `Track.motionHits`, which starts again when the tracker restarts a wrong motion model); before that, the detector runs
+ * on every frame.
  */
 export const MIN_HITS_TO_FOLLOW = 3;
 

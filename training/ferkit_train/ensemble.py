@@ -33,7 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="FER2013 root (PublicTest/ folders) or fer2013.csv")
     p.add_argument("--split", default="PublicTest")
     p.add_argument("--threads", type=int, default=1)
-    p.add_argument("models", nargs="+", help="NAME=path.onnx, two or more")
+    p.add_argument("models", nargs="+", help="NAME=path.onnx, one or more (distinct names)")
     args = p.parse_args(argv)
     torch.set_num_threads(args.threads)
     named = dict(m.split("=", 1) if "=" in m else (m, m) for m in args.models)
