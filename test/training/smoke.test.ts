@@ -4,7 +4,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -136,4 +136,29 @@ describe('training recipe (smoke)', () => {
     const other = kdArgs.map((a) => (a.includes(',') ? '../models/ferkit-lite.onnx' : a));
     expect(await py(other)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
   }, 180_000);
+
+  test.skipIf(!HAS_TORCH)('probe: an untrained architecture as float and int8 graphs that ONNX Runtime runs (for timing before training)', async () => {
+    const out = join(tmp, 'probe');
+    expect(await py(['ferkit_train.probe', '--out', out, 'resnet_xs'])).toMatch(/resnet_xs: 0\.47\d M parameters/);
+    const input = new ort.Tensor('float32', new Float32Array(2 * 48 * 48).fill(0.25), [2, 1, 48, 48]);
+    for (const f of ['resnet_xs.onnx', 'resnet_xs-int8.onnx']) {
+      const session = await ort.InferenceSession.create(join(out, f));
+      const { logits } = await session.run({ input });
+      expect(logits!.dims).toEqual([2, 7]);
+      expect([...(logits!.data as Float32Array)].every(Number.isFinite)).toBe(true);
+      await session.release();
+    }
+    // int8 weights: about a quarter of the float file
+    expect(statSync(join(out, 'resnet_xs-int8.onnx')).size).toBeLessThan(0.35 * statSync(join(out, 'resnet_xs.onnx')).size);
+  }, 120_000);
+
+  test.skipIf(!HAS_TORCH)('ensemble: the accuracy of every combination of exported graphs, single crop and with flips', async () => {
+    let s = 7;
+    const rnd = () => ((s = (s * 16807) % 2147483647) % 256);
+    const csv = join(tmp, 'ens.csv');
+    writeFileSync(csv, ['emotion,pixels,Usage', ...Array.from({ length: 21 }, (_, i) => `${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},PublicTest`)].join('\n') + '\n');
+    const table = (await py(['ferkit_train.ensemble', '--data', csv, 'lite=../models/ferkit-lite.onnx', 'default=../models/ferkit-resnet-s.onnx'])).trim().split('\n');
+    expect(table.slice(2).map((r) => r.split(' | ')[0])).toEqual(['| lite', '| default', '| lite + default']);
+    for (const r of table.slice(2)) expect(r).toMatch(/^\| [^|]+ \| \d+\.\d\d% \| \d+\.\d\d% \|$/);
+  }, 120_000);
 });
