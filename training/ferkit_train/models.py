@@ -100,7 +100,7 @@ def mini_xception(num_classes: int = 7, **kw) -> nn.Module:
 
 @register("ferkit_lite")
 def ferkit_lite(num_classes: int = 7, **kw) -> nn.Module:
-    """ferkit's lite model: the mini-Xception design, wider (32-256 channels, ~0.2M parameters, < 1 MB fp32)
+    """ferkit's lite model until 2026-12-02 (now ``resnet_xs`` as int8): the mini-Xception design, wider (32-256 channels, ~0.2M parameters, < 1 MB fp32)
     with a stride-2 stem so that the separable blocks run at 24, 12 and 6 px: 3x cheaper to train on a CPU
     than running the first block at 48 px."""
     return MiniXception(num_classes, stem=32, widths=(64, 128, 256), stem_stride=2, dropout=kw.pop("dropout", 0.1), **kw)
@@ -236,7 +236,7 @@ def resnet_s(num_classes: int = 7, **kw) -> nn.Module:
 
 @register("resnet_xs")
 def resnet_xs(num_classes: int = 7, **kw) -> nn.Module:
-    """A lite candidate built for ONNX Runtime's int8 kernels: the ResNet above with one basic block per stage and
+    """ferkit's lite model (shipped as int8, ``ferkit-lite``), built for ONNX Runtime's int8 kernels: the ResNet above with one basic block per stage and
     16/40/80/160 channels at 24/12/6/3 px (~0.48M parameters, ~12M multiply-adds; 0.52 MB as int8). Dense 3x3
     convolutions gain ~3.5x from int8 in ONNX Runtime on this CPU where depthwise ones gain nothing, so at int8 it
     runs ~2.5x faster than ``ferkit_lite`` at batch 64 (measured on untrained weights, 2 cores: 5,500-6,500 vs

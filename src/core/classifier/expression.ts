@@ -19,8 +19,9 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
  * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
  *   1.13 M parameters, 4.5 MB fp32, 67.1% on PublicTest, temperature 0.824; the previous default and the reference
  *   the int8 model is checked against (`docs/model-card-ferkit-resnet-s.md`).
- * - `lite` — for weak devices: `ferkit-lite`, mini-Xception family (residual depthwise-separable blocks, global average
- *   pooling), 0.20 M parameters, 0.81 MB, distilled from `ferkit-resnet-s`; 65.9% on PublicTest, temperature 0.739.
+ * - `lite` — for weak devices: `ferkit-lite`, `resnet_xs` quantized to int8: a narrow ResNet (stride-2 stem, one basic
+ *   block per stage at 16/40/80/160 channels, global average pooling), 0.48 M parameters, 0.52 MB, distilled from
+ *   `ferkit-resnet-s`; 65.7% on PublicTest, temperature 0.786, ~3× the default's faces/s (`docs/model-card-ferkit-lite.md`).
  */
 export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
 
