@@ -87,6 +87,16 @@ def projected_accuracy(probs: torch.Tensor, y: np.ndarray, set_id: str) -> dict:
     return {"n": int(keep.sum()), "accuracy": round(float((pred[keep] == t_idx[keep]).mean()), 4)}
 
 
+def export_onnx(graph: nn.Module, path: Path, opset: int = 13) -> None:
+    """Writes ``graph`` (in eval mode) as ONNX in ferkit's classifier contract: input ``input`` float32
+    ``[batch, 1, 48, 48]``, output ``logits`` ``[batch, 7]``, dynamic batch; checked by ``onnx.checker``."""
+    torch.onnx.export(graph, torch.zeros(1, 1, 48, 48), str(path), opset_version=opset, input_names=["input"],
+                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
+                      do_constant_folding=True)
+    import onnx
+    onnx.checker.check_model(onnx.load(str(path)))
+
+
 def write_parity_fixture(graph: nn.Module, model_id: str, sha256: str, fixtures: Path) -> None:
     """``<fixtures>/<id>.parity.json`` for the ONNX Runtime parity test: four deterministic synthetic 48×48 inputs (noise,
     a smooth pattern, a disc, flat grey; no dataset pixels) and ``graph``'s logits for them."""
@@ -151,11 +161,7 @@ def main(argv: list[str] | None = None) -> int:
     models_dir = Path(args.models); models_dir.mkdir(parents=True, exist_ok=True)
     onnx_path = models_dir / f"{args.id}.onnx"
     tmp = onnx_path.with_suffix(".onnx.tmp")
-    torch.onnx.export(graph, torch.zeros(1, 1, 48, 48), str(tmp), opset_version=args.opset, input_names=["input"],
-                      output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
-                      do_constant_folding=True)
-    import onnx
-    onnx.checker.check_model(onnx.load(str(tmp)))
+    export_onnx(graph, tmp, args.opset)
     data = tmp.read_bytes()  # the .onnx and its card are committed together at the end, so a failure leaves neither changed
 
     status = json.loads((run / "status.json").read_text())

@@ -16,6 +16,7 @@ from pathlib import Path
 import onnx
 import torch
 
+from .export import export_onnx
 from .models import create_model, list_models
 from .onnx_teacher import OnnxModule
 from .quantize import activation_ranges, quantize
@@ -31,8 +32,7 @@ def export_untrained(name: str, out: Path, seed: int = 0) -> tuple[Path, Path, i
                 m.running_var.uniform_(0.5, 2)
                 m.running_mean.normal_(0, 0.1)
     fp = out / f"{name}.onnx"
-    torch.onnx.export(model, torch.zeros(1, 1, 48, 48), str(fp), input_names=["input"], output_names=["logits"],
-                      dynamic_axes={"input": {0: "N"}, "logits": {0: "N"}}, opset_version=13)
+    export_onnx(model, fp)
     x = torch.randn(256, 1, 48, 48, generator=torch.Generator().manual_seed(seed)).clamp(-1, 1)
     q = quantize(onnx.load(str(fp)), activation_ranges(OnnxModule(str(fp)), x, "minmax"))
     qp = out / f"{name}-int8.onnx"
