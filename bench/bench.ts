@@ -11,7 +11,7 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIER_IDS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -20,7 +20,7 @@ import type { RawImage } from '../src/core/types.js';
 import { createAnalyzer } from '../src/node/index.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     out: { type: 'string', default: 'results/bench.json' },
     iterations: { type: 'string', default: '100' },

@@ -29,14 +29,16 @@ import { openDataset } from '../src/node/datasets.js';
 import { listBundledModels } from '../src/cli/models.js';
 import { packageRoot, readClassifierModel } from '../src/node/models.js';
 import { reliabilityChartSvg } from '../src/node/report.js';
+import { benchArgs } from './args.js';
 
-const argv = process.argv.slice(2);
-const flag = (name: string): string | undefined => { const i = argv.indexOf(name); return i >= 0 ? argv[i + 1] : undefined; };
 const root = packageRoot();
-const data = flag('--data') ?? join(root, '..', 'shared', 'data', 'fer2013');
-const writeCards = argv.includes('--write-cards');
-const ids = argv.filter((a, i) => !a.startsWith('--') && argv[i - 1] !== '--data' && argv[i - 1] !== '--valence-model');
-let valenceModel = flag('--valence-model');
+const { values: opts, positionals: ids } = benchArgs(import.meta.url, {
+  allowPositionals: true,
+  options: { data: { type: 'string', default: join(root, '..', 'shared', 'data', 'fer2013') }, 'write-cards': { type: 'boolean', default: false }, 'valence-model': { type: 'string' } },
+});
+const data = opts.data;
+const writeCards = opts['write-cards'];
+let valenceModel = opts['valence-model'];
 let thresholds: { t: ValenceThresholds; f1: number; model: string } | undefined;
 // The bundled int8 variants are calibrated like the rest, after their float models. The float network comes first, so it
 // sets the valence thresholds (as when they were chosen; the int8 default's agreement with them is re-checked here) unless

@@ -17,7 +17,7 @@
  */
 import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -28,7 +28,7 @@ import type { RawImage } from '../src/core/types.js';
 import { isCalibrationHoldout } from '../src/node/calibration.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     model: { type: 'string', default: BUNDLED_CLASSIFIERS.default },
     'per-class': { type: 'string', default: '1000000' },

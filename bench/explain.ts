@@ -16,7 +16,7 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -30,7 +30,7 @@ import { renderExplanation, writeExplanation } from '../src/node/explain.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     models: { type: 'string', default: `${BUNDLED_CLASSIFIERS.default},${BUNDLED_CLASSIFIERS.lite}` },
     repeat: { type: 'string', default: '3' },

@@ -15,10 +15,11 @@ import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../src/core/classifier/expression.js';
 import type { ExpressionModelCard } from '../src/core/model-card.js';
 import { packageRoot, readClassifierModel } from '../src/node/models.js';
+import { benchArgs } from './args.js';
 
 const root = packageRoot();
-const writeCards = process.argv.includes('--write-cards');
-const args = process.argv.slice(2).filter((a) => a !== '--write-cards');
+const { values: opts, positionals: args } = benchArgs(import.meta.url, { allowPositionals: true, options: { 'write-cards': { type: 'boolean', default: false } } });
+const writeCards = opts['write-cards'];
 const files = args.length ? args : ['models', 'models/compare']
   .map((d) => join(root, d)).filter((d) => existsSync(d))
   .flatMap((d) => readdirSync(d).filter((f) => f.endsWith('.onnx') && existsSync(join(d, f.replace(/\.onnx$/, '.card.json')))).map((f) => join(d, f)));

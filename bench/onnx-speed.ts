@@ -11,10 +11,10 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 
-const { values, positionals } = parseArgs({
+const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,
   options: { batch: { type: 'string', default: '64' }, rounds: { type: 'string', default: '5' }, seconds: { type: 'string', default: '2' }, out: { type: 'string' } },
 });

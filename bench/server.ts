@@ -28,23 +28,28 @@ import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import sharp from 'sharp';
 import { EXPRESSIONS } from '../src/core/labels.js';
+import { benchArgs } from './args.js';
 
 interface Args {
   seconds: number; ingestSeconds: number; devices: number; workers: number; threads: number; model: string; concurrency: number[];
   profileRequests: number; mainThread: boolean; out: string; child: boolean; db: string;
 }
 
-function parseArgs(argv: string[]): Args {
-  const get = (name: string, dflt: string): string => {
-    const i = argv.indexOf(`--${name}`);
-    return i >= 0 && argv[i + 1] !== undefined ? argv[i + 1]! : dflt;
-  };
+function parseServerArgs(argv: string[]): Args {
+  const { values: v } = benchArgs(import.meta.url, {
+    args: argv.filter((a) => a !== '--'), // a runner's separator (vite-node) is not an argument
+    options: {
+      seconds: { type: 'string', default: '10' }, 'ingest-seconds': { type: 'string', default: '60' }, devices: { type: 'string', default: '200' },
+      workers: { type: 'string', default: '2' }, threads: { type: 'string', default: '1' }, model: { type: 'string', default: '' },
+      concurrency: { type: 'string', default: '1,8,64' }, profile: { type: 'string', default: '100' }, 'main-thread': { type: 'boolean', default: false },
+      out: { type: 'string', default: 'results/server-bench.json' }, child: { type: 'boolean', default: false }, db: { type: 'string', default: '' },
+    },
+  });
   return {
-    seconds: Number(get('seconds', '10')), ingestSeconds: Number(get('ingest-seconds', '60')), devices: Number(get('devices', '200')),
-    workers: Number(get('workers', '2')), threads: Number(get('threads', '1')), model: get('model', ''),
+    seconds: Number(v.seconds), ingestSeconds: Number(v['ingest-seconds']), devices: Number(v.devices), workers: Number(v.workers), threads: Number(v.threads),
     // --concurrency 0: no load steps
-    concurrency: get('concurrency', '1,8,64').split(',').map(Number).filter((c) => c > 0), profileRequests: Number(get('profile', '100')),
-    mainThread: argv.includes('--main-thread'), out: get('out', 'results/server-bench.json'), child: argv.includes('--child'), db: get('db', ''),
+    model: v.model, concurrency: v.concurrency.split(',').map(Number).filter((c) => c > 0), profileRequests: Number(v.profile),
+    mainThread: v['main-thread'], out: v.out, child: v.child, db: v.db,
   };
 }
 
@@ -245,7 +250,7 @@ async function ingest(url: string, devices: number, seconds: number): Promise<{ 
 }
 
 async function main(): Promise<void> {
-  const args = parseArgs(process.argv.slice(2));
+  const args = parseServerArgs(process.argv.slice(2));
   if (args.child) return runChild(args);
   const autocannon = await loadAutocannon();
   if (!autocannon) {

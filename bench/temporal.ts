@@ -35,7 +35,7 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { loadavg, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { sampleGray, type CropWindow } from '../src/core/image.js';
 import { EXPRESSIONS, argmax, type Expression, type ExpressionProbabilities } from '../src/core/labels.js';
 import { DEFAULT_SMOOTHING, LabelHysteresis, ProbabilityEma } from '../src/core/smoothing.js';
@@ -48,7 +48,7 @@ import { analyzeVideoFile } from '../src/node/video.js';
 import { writeTemporalChart } from './temporal-chart.js';
 
 const root = packageRoot();
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     data: { type: 'string', default: join(root, '..', 'shared', 'data', 'fer2013', 'PublicTest') },
     video: { type: 'string', default: join(root, '..', 'shared', 'media', 'test.mp4') },

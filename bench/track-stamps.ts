@@ -19,7 +19,7 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import type { RawImage } from '../src/core/types.js';
 import { createVideoAnalyzer } from '../src/core/video.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
@@ -28,7 +28,7 @@ import { writeJsonFileAtomic } from '../src/node/output.js';
 import { cameraFilter } from './web-bench.js';
 
 const root = packageRoot();
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     video: { type: 'string', default: join(root, '..', 'shared', 'media', 'test.mp4') },
     seeds: { type: 'string', default: '16' },

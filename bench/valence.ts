@@ -13,7 +13,7 @@
  */
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { EXPRESSIONS, LABEL_SETS, argmax, projectProbabilities, type ExpressionProbabilities, type Valence } from '../src/core/labels.js';
 import { valenceOf } from '../src/core/valence.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
@@ -21,7 +21,7 @@ import { analyzeVideoFile } from '../src/node/video.js';
 import { packageRoot } from '../src/node/models.js';
 
 const root = packageRoot();
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     media: { type: 'string', default: join(root, '..', 'shared', 'media') },
     model: { type: 'string', default: 'ferkit-resnet-s' },

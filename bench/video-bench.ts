@@ -15,7 +15,7 @@ import { cpus, loadavg } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { benchArgs } from './args.js';
 import { EXPRESSIONS, argmax, type Expression, type ExpressionProbabilities } from '../src/core/labels.js';
 import { LabelHysteresis, ProbabilityEma, labelChangesPerSecond } from '../src/core/smoothing.js';
 import { videoDetectorOptions, type VideoFrameAnalysis } from '../src/core/video.js';
@@ -24,7 +24,7 @@ import { packageRoot } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
 import { analyzeVideoFile, probeVideo } from '../src/node/video.js';
 
-const { values: args } = parseArgs({
+const { values: args } = benchArgs(import.meta.url, {
   options: {
     video: { type: 'string', default: join(packageRoot(), '..', 'shared', 'media', 'test.mp4') },
     out: { type: 'string', default: 'results/video-bench.json' },

@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startStaticServer, type StaticServer } from '../src/server/static.js';
+import { benchArgs } from './args.js';
 
 /** The repository root (this file is `bench/web-bench.ts` or `dist/bench/web-bench.js`). */
 export const REPO = (() => {
@@ -293,13 +294,13 @@ export async function takeScreenshots(y4m: string, dir: string): Promise<string[
 const round = (v: number | null, d = 1): number | null => (v === null ? null : Math.round(v * 10 ** d) / 10 ** d);
 
 async function main(): Promise<void> {
+  const seconds = Number(benchArgs(import.meta.url, { options: { seconds: { type: 'string', default: '15' } } }).values.seconds);
   const skip = browserSkipReason();
   if (skip) {
     console.error(`web-bench: cannot run: ${skip}`);
     process.exitCode = 1;
     return;
   }
-  const seconds = process.argv.includes('--seconds') ? Number(process.argv[process.argv.indexOf('--seconds') + 1]) : 15;
   const tmp = mkdtempSync(join(tmpdir(), 'ferkit-web-bench-'));
   try {
     console.error('building the web app…');
