@@ -17,7 +17,7 @@ set -uo pipefail
 cd "$(dirname "$0")"
 PY=${PY:-/usr/bin/python3}
 DATA=${DATA:-../../shared/data/fer2013}
-QUEUE=${QUEUE:-"se_resnet resnet_s_mixup mini_xception stn_cnn vgg resnet_s_sgd resnet_s_e100"}
+QUEUE=${QUEUE:-"se_resnet mini_xception stn_cnn vgg resnet_s_mixup resnet_s_sgd resnet_s_e100"}
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads 1)
 
 # a run's own arguments (after the common ones; argparse keeps the last value of a repeated option)
