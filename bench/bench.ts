@@ -11,7 +11,6 @@
 import { existsSync, mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
 import { dirname, join } from 'node:path';
-import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIER_IDS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -19,6 +18,7 @@ import { createFaceDetector } from '../src/core/detector/index.js';
 import type { RawImage } from '../src/core/types.js';
 import { createAnalyzer } from '../src/node/index.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
+import { benchArgs } from './args.js';
 
 const { values: args } = benchArgs(import.meta.url, {
   options: {

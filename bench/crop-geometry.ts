@@ -17,7 +17,6 @@
  */
 import { mkdirSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -27,6 +26,7 @@ import { EXPRESSIONS } from '../src/core/labels.js';
 import type { RawImage } from '../src/core/types.js';
 import { isCalibrationHoldout } from '../src/node/calibration.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
+import { benchArgs } from './args.js';
 
 const { values: args } = benchArgs(import.meta.url, {
   options: {

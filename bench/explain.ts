@@ -16,7 +16,6 @@
 import { existsSync, mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -29,6 +28,7 @@ import { decodeImage } from '../src/node/decode.js';
 import { renderExplanation, writeExplanation } from '../src/node/explain.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
+import { benchArgs } from './args.js';
 
 const { values: args } = benchArgs(import.meta.url, {
   options: {

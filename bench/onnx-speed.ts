@@ -11,8 +11,8 @@
 import { mkdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
 import { basename, dirname } from 'node:path';
-import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
+import { benchArgs } from './args.js';
 
 const { values, positionals } = benchArgs(import.meta.url, {
   allowPositionals: true,

@@ -18,7 +18,6 @@
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import * as ort from 'onnxruntime-node';
 import sharp from 'sharp';
 import { BUNDLED_CLASSIFIERS, createExpressionClassifier } from '../src/core/classifier/expression.js';
@@ -30,6 +29,7 @@ import {
 } from '../src/core/quality.js';
 import type { QualitySignals, RawImage } from '../src/core/types.js';
 import { packageRoot, readClassifierModel, readDetectorModels } from '../src/node/models.js';
+import { benchArgs } from './args.js';
 
 const { values: args } = benchArgs(import.meta.url, {
   options: {

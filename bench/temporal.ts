@@ -35,7 +35,6 @@ import { existsSync } from 'node:fs';
 import { readFile, readdir, writeFile } from 'node:fs/promises';
 import { loadavg, cpus, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import { sampleGray, type CropWindow } from '../src/core/image.js';
 import { EXPRESSIONS, argmax, type Expression, type ExpressionProbabilities } from '../src/core/labels.js';
 import { DEFAULT_SMOOTHING, LabelHysteresis, ProbabilityEma } from '../src/core/smoothing.js';
@@ -46,6 +45,7 @@ import { packageRoot } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
 import { analyzeVideoFile } from '../src/node/video.js';
 import { writeTemporalChart } from './temporal-chart.js';
+import { benchArgs } from './args.js';
 
 const root = packageRoot();
 const { values: args } = benchArgs(import.meta.url, {

@@ -19,13 +19,13 @@
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { join, relative } from 'node:path';
-import { benchArgs } from './args.js';
 import type { RawImage } from '../src/core/types.js';
 import { createVideoAnalyzer } from '../src/core/video.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
 import { packageRoot } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
 import { cameraFilter } from './web-bench.js';
+import { benchArgs } from './args.js';
 
 const root = packageRoot();
 const { values: args } = benchArgs(import.meta.url, {

@@ -13,12 +13,12 @@
  */
 import { existsSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import { EXPRESSIONS, LABEL_SETS, argmax, projectProbabilities, type ExpressionProbabilities, type Valence } from '../src/core/labels.js';
 import { valenceOf } from '../src/core/valence.js';
 import { createAnalyzer } from '../src/node/analyzer.js';
 import { analyzeVideoFile } from '../src/node/video.js';
 import { packageRoot } from '../src/node/models.js';
+import { benchArgs } from './args.js';
 
 const root = packageRoot();
 const { values: args } = benchArgs(import.meta.url, {

@@ -15,7 +15,6 @@ import { cpus, loadavg } from 'node:os';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { benchArgs } from './args.js';
 import { EXPRESSIONS, argmax, type Expression, type ExpressionProbabilities } from '../src/core/labels.js';
 import { LabelHysteresis, ProbabilityEma, labelChangesPerSecond } from '../src/core/smoothing.js';
 import { videoDetectorOptions, type VideoFrameAnalysis } from '../src/core/video.js';
@@ -23,6 +22,7 @@ import { createAnalyzer } from '../src/node/index.js';
 import { packageRoot } from '../src/node/models.js';
 import { writeJsonFileAtomic } from '../src/node/output.js';
 import { analyzeVideoFile, probeVideo } from '../src/node/video.js';
+import { benchArgs } from './args.js';
 
 const { values: args } = benchArgs(import.meta.url, {
   options: {
