@@ -124,6 +124,15 @@ describe('training recipe (smoke)', () => {
     expect(log).toMatch(new RegExp(`train ${112 - held} images, val 28`));
     expect(log).toMatch(/epoch=1 /);
 
+    // --init: start from a trained run's weights (how an ensemble is distilled into one of its members); the
+    // architecture must match
+    const initLog = await py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvinit'), '--epochs', '1', '--threads', '1',
+      '--init', join(tmp, 'csvrun', 'best.pt')]);
+    expect(initLog).toMatch(/initialised from .*csvrun\/best\.pt \(epoch 1, val acc /);
+    const mismatch = await py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvinit2'), '--epochs', '1', '--threads', '1',
+      '--model', 'resnet_xs', '--init', join(tmp, 'csvrun', 'best.pt')]).then(() => '', (e: { stderr: string }) => e.stderr);
+    expect(mismatch).toMatch(/--init .*csvrun\/best\.pt: its model is ferkit_lite, not resnet_xs/);
+
     // Distillation from an ensemble of two shipped models, flip-averaged, with the teacher logits computed once
     const kd = join(tmp, 'csvkd');
     const kdArgs = ['ferkit_train.train', '--data', csv, '--out', kd, '--epochs', '1', '--threads', '1',

@@ -59,6 +59,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     d.add_argument("--cache", default=None, help="folder for decoded .npz caches (default: <out>/../.cache)")
     m = p.add_argument_group("model")
     m.add_argument("--model", default="ferkit_lite", choices=list_models())
+    m.add_argument("--init", default=None,
+                   help="start from the weights of this best.pt (same --model; e.g. to distil an ensemble into one of "
+                        "its members) instead of a random initialisation; ignored with --resume")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=80)
     o.add_argument("--batch-size", type=int, default=128)
@@ -290,6 +293,12 @@ def main(argv: list[str] | None = None) -> int:
 
     fmt = memory_format(args.model)
     model = create_model(args.model).to(args.device).to(memory_format=fmt)
+    if args.init and not args.resume:
+        ck = torch.load(args.init, map_location=args.device)
+        if ck["args"]["model"] != args.model:
+            raise SystemExit(f"--init {args.init}: its model is {ck['args']['model']}, not {args.model}")
+        model.load_state_dict(ck["model"])
+        print(f"initialised from {args.init} (epoch {ck.get('epoch')}, val acc {ck.get('val_acc')})", flush=True)
     n_params = sum(p.numel() for p in model.parameters())
     weights = torch.tensor(class_weights(y_tr, args.class_weight_power)) if args.class_weight_power > 0 else None
     if args.optimizer == "sgd":
