@@ -198,6 +198,7 @@ def main(argv: list[str] | None = None) -> int:
         "trainedOn": (f"FER2013 {targs['train_split']}, {n_train} images (the sharp originals, 48x48 grayscale)"
                       + ("; the calibration hold-out (data.CALIBRATION_PERCENT) left out"
                          if targs.get("calibration_holdout") and targs["train_split"] == "Training" else "")
+                      + (f"; initialised from {targs['init']}" if targs.get("init") else "")
                       + (f"; distilled from {targs['teacher']}" if targs.get("teacher") else "")
                       + (f"; smoke run on a {targs['limit']}-image subset" if targs.get("limit") else "")),
         "selectedOn": f"FER2013 {targs['val_split']} (best validation accuracy; also the reported split, so optimistic)",
