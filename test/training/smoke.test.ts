@@ -169,5 +169,13 @@ describe('training recipe (smoke)', () => {
     const table = (await py(['ferkit_train.ensemble', '--data', csv, 'lite=../models/ferkit-lite.onnx', 'default=../models/ferkit-resnet-s.onnx'])).trim().split('\n');
     expect(table.slice(2).map((r) => r.split(' | ')[0])).toEqual(['| lite', '| default', '| lite + default']);
     for (const r of table.slice(2)) expect(r).toMatch(/^\| [^|]+ \| \d+\.\d\d% \| \d+\.\d\d% \|$/);
+    // --split holdout: the Training rows whose id falls in the calibration hold-out (FNV-1a of "Training:<line>" mod 100 < 7)
+    const training = Array.from({ length: 140 }, (_, i) => `${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},Training`);
+    writeFileSync(csv, ['emotion,pixels,Usage', ...training].join('\n') + '\n');
+    const held = (await py(['ferkit_train.ensemble', '--data', csv, '--split', 'holdout', 'lite=../models/ferkit-lite.onnx'])).trim().split('\n');
+    const n = Number(/calibration hold-out: (\d+) Training images/.exec(held[0]!)?.[1]);
+    expect(n).toBeGreaterThan(0);
+    expect(n).toBeLessThan(30);
+    expect(held[1]).toBe('| members | holdout single crop | with flips |');
   }, 120_000);
 });
