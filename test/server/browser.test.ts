@@ -21,16 +21,18 @@ import { startServer, type RunningServer } from '../../src/server/app.js';
 const skip = browserSkipReason();
 if (skip) console.warn(`skipped: browser session-sharing test (${skip})`);
 const SHOTS = join(REPO, 'results', 'tmp', 'screenshots');
-const SAMPLE1 = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo', 'sample1.jpg');
+const SAMPLE2 = join(dirname(createRequire(import.meta.url).resolve('@vladmandic/face-api/package.json')), 'demo', 'sample2.jpg');
 
 /**
- * A still 640×480 Y4M of the second face of sample1.jpg (box about x 848, y 466, 185 px; the float ferkit-resnet-s says
- * sad 0.77, ferkit-lite sad 0.53, both valence negative; the int8 default, which the server now uses, also reads that
- * face as sad: 0.68 in the whole photo), 3 s at 30 fps; Chromium's fake camera loops it.
+ * A still 640×480 Y4M of the second face of sample2.jpg (box about x 876, y 254, 211 px: a woman looking down), 3 s at
+ * 30 fps; Chromium's fake camera loops it. Every bundled classifier reads it as sad with p ≥ 0.91 and valence ≤ −0.95
+ * (2026-12-02: int8 default 0.92, float 0.92, lite 0.95): FER2013-trained models read a downcast face as sad. (The face
+ * used before, the second of sample1.jpg, looks down with a slight smile; the default of 2026-12-02 reads it as sad
+ * 0.46 / happy 0.36, valence neutral, so it no longer made a negative streak.)
  */
 async function sadFaceY4m(dir: string): Promise<string> {
   const jpg = join(dir, 'sad.jpg');
-  await sharp(SAMPLE1).extract({ left: 669, top: 355, width: 543, height: 407 }).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 92 }).toFile(jpg);
+  await sharp(SAMPLE2).extract({ left: 710, top: 150, width: 543, height: 407 }).resize(640, 480, { fit: 'fill' }).jpeg({ quality: 92 }).toFile(jpg);
   const out = join(dir, 'sad.y4m');
   await promisify(execFile)('ffmpeg', ['-v', 'error', '-y', '-loop', '1', '-i', jpg, '-t', '3', '-r', '30', '-pix_fmt', 'yuv420p', out]);
   return out;
