@@ -20,12 +20,12 @@ import { EXPRESSIONS, type ExpressionProbabilities } from './labels.js';
 
 /**
  * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8`, calibrated) sees it: its
- * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured by
+ * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured with its weights of 2026-12-02 by
  * `node dist/bench/temporal.js --model ferkit-resnet-s-int8`, `results/temporal-int8.json` → `neutralReference`; the
- * float network gives the same within 0.005, `results/temporal.json`). Sums to 1.
+ * previous weights gave the same within 0.016). Sums to 1.
  */
 export const NEUTRAL_REFERENCE: Readonly<ExpressionProbabilities> = Object.freeze({
-  angry: 0.092, disgust: 0.0339, fear: 0.0858, happy: 0.0764, sad: 0.1466, surprise: 0.0341, neutral: 0.5312,
+  angry: 0.0885, disgust: 0.0184, fear: 0.0811, happy: 0.0812, sad: 0.1539, surprise: 0.0321, neutral: 0.5448,
 });
 
 /** Options of {@link BaselineEstimator} and {@link relativeToBaseline}. */
