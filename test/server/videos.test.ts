@@ -212,12 +212,14 @@ describe.skipIf(!HAS_FFMPEG || !HAS_MEDIA)('a real video job (ffmpeg + ../shared
     const s = await startServer({ root: null, port: 0, db: dbFile, warmUp: false, rateLimitPerMinute: 0 });
     let id = '';
     try {
-      const res = await fetch(`${s.url}v1/videos?fps=2`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
+      // Every frame (115; ≥ 0.8 s of work even on a fast machine), polled every 20 ms, so the stop lands while the job runs.
+      // (With ?fps=2 the job was 10 frames and could finish between a poll and the stop on a quiet machine.)
+      const res = await fetch(`${s.url}v1/videos`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
       id = (await res.json()).id;
-      for (let i = 0; i < 600; i++) {
+      for (let i = 0; i < 3000; i++) {
         const j = await (await fetch(`${s.url}v1/videos/${id}`)).json();
         if (j.status === 'running' && j.progress.framesDone > 0) break;
-        await new Promise((r) => setTimeout(r, 100));
+        await new Promise((r) => setTimeout(r, 20));
       }
     } finally {
       await s.close();
