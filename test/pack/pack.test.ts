@@ -25,7 +25,8 @@ const PHOTO = join(ROOT, 'node_modules', '@vladmandic', 'face-api', 'demo', 'sam
 const PHOTO_FACES = 3;
 const CHROMIUM = process.env.FERKIT_CHROMIUM ?? '/usr/bin/chromium';
 const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as {
-  name: string; version: string; devDependencies: Record<string, string>;
+  name: string; version: string; dependencies: Record<string, string>; optionalDependencies: Record<string, string>;
+  devDependencies: Record<string, string>;
 };
 
 interface Run { status: number | null; stdout: string; stderr: string; error?: Error }
@@ -141,6 +142,24 @@ describe.skipIf(skip !== null)('npm pack → npm install <tarball> in a new proj
     const stale = files.filter((f) => f.startsWith('dist/src/') && f.endsWith('.js'))
       .filter((f) => !existsSync(join(ROOT, f.replace(/^dist\//, '').replace(/\.js$/, '.ts'))));
     expect(stale, 'compiled files without a source: rm -rf dist && npm run build').toEqual([]);
+  });
+
+  // onnxruntime-web and -node each require one exact onnxruntime-common. With caret ranges a consumer's install took
+  // whatever release was newest (web 1.31.1 → common 1.31.1, not yet on CI's registry: ETARGET), and could mix two
+  // releases of common (two Tensor classes). package.json pins the three to the release the lockfile tests.
+  test('ONNX Runtime installs at the pinned release: onnxruntime-web and -node share one onnxruntime-common', () => {
+    const pinned = pkg.dependencies['onnxruntime-common']!;
+    expect(pinned, 'onnxruntime-common must be an exact version').toMatch(/^\d+\.\d+\.\d+$/);
+    expect([pkg.dependencies['onnxruntime-web'], pkg.optionalDependencies['onnxruntime-node']]).toEqual([pinned, pinned]);
+    const version = (dir: string): string | null => {
+      const file = join(app, 'node_modules', dir, 'package.json');
+      return existsSync(file) ? (JSON.parse(readFileSync(file, 'utf8')) as { version: string }).version : null;
+    };
+    expect(version('onnxruntime-common')).toBe(pinned);
+    expect(version('onnxruntime-web')).toBe(pinned);
+    expect(version('onnxruntime-node')).toBe(pinned);
+    expect(['onnxruntime-web', 'onnxruntime-node'].filter((p) => version(`${p}/node_modules/onnxruntime-common`) !== null),
+      'a second copy of onnxruntime-common').toEqual([]);
   });
 
   test('(a) npx ferkit analyze photo.jpg finds the faces of a real photo', async () => {

@@ -4,7 +4,7 @@
  */
 import { execFile, spawnSync } from 'node:child_process';
 import { promisify } from 'node:util';
-import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -145,6 +145,33 @@ describe('training recipe (smoke)', () => {
     const other = kdArgs.map((a) => (a.includes(',') ? '../models/ferkit-lite.onnx' : a));
     expect(await py(other)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
   }, 180_000);
+
+  // Two queue workers started together used to write the same `<split>-<key>.tmp.npz`: one renamed it, the other's
+  // rename failed (FileNotFoundError) and its run died before the first batch.
+  test.skipIf(!HAS_TORCH)('the decoded-split cache: four trainers loading one folder at once all get it, one complete cache file stays', async () => {
+    const data = join(tmp, 'cache-data');
+    await promisify(execFile)(PY, ['-c', [
+      'import sys, numpy as np', 'from pathlib import Path', 'from PIL import Image', 'from ferkit_train.data import EXPRESSIONS',
+      'rng = np.random.default_rng(3)',
+      'for c in EXPRESSIONS:',
+      '    d = Path(sys.argv[1]) / "Training" / c; d.mkdir(parents=True)',
+      '    for i in range(40): Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(d / f"{i}.png")',
+    ].join('\n'), data], { cwd: TRAINING });
+    const cache = join(tmp, 'cache');
+    // a slow disk, as the 66 MB cache of the real Training split has: each write takes a second, so the four overlap
+    const load = ['import sys, time, numpy as np', 'from ferkit_train.data import load_split_with_ids',
+      'save = np.savez', 'np.savez = lambda *a, **k: (save(*a, **k), time.sleep(1.0))',
+      'x, y, ids = load_split_with_ids(sys.argv[1], "Training", sys.argv[2])', 'print(x.shape[0], int(x.sum() % 100003))'].join('\n');
+    const outs = await Promise.all(Array.from({ length: 4 }, () =>
+      promisify(execFile)(PY, ['-c', load, data, cache], { cwd: TRAINING, encoding: 'utf8' }).then((r) => r.stdout.trim())));
+    expect(new Set(outs).size).toBe(1);
+    expect(outs[0]!.split(' ')[0]).toBe('280');
+    const files = readdirSync(cache);
+    expect(files.filter((f) => f.endsWith('.tmp.npz')), 'a temporary file left behind').toEqual([]);
+    expect(files).toHaveLength(1);
+    // and it is complete: a fifth load reads it back (same images)
+    expect((await promisify(execFile)(PY, ['-c', load, data, cache], { cwd: TRAINING, encoding: 'utf8' })).stdout.trim()).toBe(outs[0]);
+  }, 120_000);
 
   test.skipIf(!HAS_TORCH)('probe: an untrained architecture as float and int8 graphs that ONNX Runtime runs (for timing before training)', async () => {
     const out = join(tmp, 'probe');

@@ -145,7 +145,9 @@ def load_split_with_ids(source: str, split: str, cache_dir: str | None = None) -
     x, y, ids = load_folder(path)
     if cache_dir:
         Path(cache_dir).mkdir(parents=True, exist_ok=True)
-        tmp = cache.with_suffix(".tmp.npz")
+        # a name of this process's own: two trainers started together both write the cache, and each must
+        # rename its own complete file (the last rename wins; both files are the same data)
+        tmp = cache.with_name(f"{cache.stem}.{os.getpid()}.tmp.npz")
         np.savez(tmp, x=x, y=y, ids=np.array(ids))
         os.replace(tmp, cache)
     return x, y, ids
