@@ -173,6 +173,27 @@ describe('training recipe (smoke)', () => {
     expect((await promisify(execFile)(PY, ['-c', load, data, cache], { cwd: TRAINING, encoding: 'utf8' })).stdout.trim()).toBe(outs[0]);
   }, 120_000);
 
+  // The spatial transformer's grid_sample exports only from opset 16 (GridSample); the rest stay at 13.
+  test.skipIf(!HAS_TORCH)('the STN model (attention comparison) exports at opset 16 and ONNX Runtime matches PyTorch within 1e-3', async () => {
+    const out = join(tmp, 'stn.onnx');
+    const { stdout } = await promisify(execFile)(PY, ['-c', [
+      'import json, sys, torch, onnx', 'from ferkit_train.models import create_model', 'from ferkit_train.export import export_onnx',
+      'torch.manual_seed(1)', 'm = create_model("stn_cnn").eval()',
+      'with torch.no_grad():',  // a warp away from the identity, so the sampler really moves pixels
+      '    m.stn.loc[-1].bias.copy_(torch.tensor([0.9, 0.1, 0.05, -0.1, 0.9, -0.05]))',
+      'export_onnx(m, sys.argv[1])',
+      'x = torch.rand(3, 1, 48, 48) * 2 - 1',
+      'print(json.dumps({"opset": onnx.load(sys.argv[1]).opset_import[0].version, "x": x.flatten().tolist(), "logits": m(x).tolist()}))',
+    ].join('\n'), out], { cwd: TRAINING, encoding: 'utf8', maxBuffer: 64 << 20 });
+    const fx = JSON.parse(stdout) as { opset: number; x: number[]; logits: number[][] };
+    expect(fx.opset).toBe(16);
+    const session = await ort.InferenceSession.create(out);
+    const result = await session.run({ input: new ort.Tensor('float32', Float32Array.from(fx.x), [3, 1, 48, 48]) });
+    const logits = result['logits']!.data as Float32Array;
+    fx.logits.flat().forEach((v, i) => expect(Math.abs(v - logits[i]!)).toBeLessThan(1e-3));
+    await session.release();
+  }, 120_000);
+
   test.skipIf(!HAS_TORCH)('probe: an untrained architecture as float and int8 graphs that ONNX Runtime runs (for timing before training)', async () => {
     const out = join(tmp, 'probe');
     expect(await py(['ferkit_train.probe', '--out', out, 'resnet_xs'])).toMatch(/resnet_xs: 0\.47\d M parameters/);

@@ -23,7 +23,7 @@ from torch import nn
 
 from . import EXPRESSIONS
 from .data import load_split
-from .models import create_model
+from .models import SpatialTransformer, create_model
 from .train import MEAN, STD, normalise
 
 
@@ -87,9 +87,17 @@ def projected_accuracy(probs: torch.Tensor, y: np.ndarray, set_id: str) -> dict:
     return {"n": int(keep.sum()), "accuracy": round(float((pred[keep] == t_idx[keep]).mean()), 4)}
 
 
-def export_onnx(graph: nn.Module, path: Path, opset: int = 13) -> None:
+def default_opset(graph: nn.Module) -> int:
+    """13 (what every shipped classifier uses), or 16 for a graph with a spatial transformer: ONNX has GridSample
+    since opset 16 (ONNX Runtime 1.30 runs it on CPU and in WASM)."""
+    return 16 if any(isinstance(m, SpatialTransformer) for m in graph.modules()) else 13
+
+
+def export_onnx(graph: nn.Module, path: Path, opset: int | None = None) -> None:
     """Writes ``graph`` (in eval mode) as ONNX in ferkit's classifier contract: input ``input`` float32
-    ``[batch, 1, 48, 48]``, output ``logits`` ``[batch, 7]``, dynamic batch; checked by ``onnx.checker``."""
+    ``[batch, 1, 48, 48]``, output ``logits`` ``[batch, 7]``, dynamic batch; checked by ``onnx.checker``.
+    ``opset`` defaults to ``default_opset(graph)``."""
+    opset = opset or default_opset(graph)
     torch.onnx.export(graph, torch.zeros(1, 1, 48, 48), str(path), opset_version=opset, input_names=["input"],
                       output_names=["logits"], dynamic_axes={"input": {0: "batch"}, "logits": {0: "batch"}},
                       do_constant_folding=True)
@@ -145,7 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", required=True, help="FER2013 root or fer2013.csv (for the PublicTest figures)")
     p.add_argument("--models", default="../models")
     p.add_argument("--fixtures", default="../test/fixtures")
-    p.add_argument("--opset", type=int, default=13)
+    p.add_argument("--opset", type=int, default=None, help="ONNX opset (default: 13, or 16 for a model with a spatial transformer)")
     p.add_argument("--tta", choices=["none", "flip"], default="none",
                    help="'flip': the graph averages the softmax of each face and its mirror image (2x the compute); "
                         "the card's publicTest figure is then the flip-averaged one")
