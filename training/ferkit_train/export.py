@@ -24,7 +24,7 @@ from torch import nn
 from . import EXPRESSIONS
 from .data import load_split
 from .models import SpatialTransformer, create_model
-from .train import MEAN, STD, normalise
+from .train import MEAN, STD, normalise, predict_logits
 
 
 class WithFlipTTA(nn.Module):
@@ -176,9 +176,9 @@ def main(argv: list[str] | None = None) -> int:
     n_train = status.get("train_images") or len(load_split(args.data, targs["train_split"], str(run.parent / ".cache"))[1])
     x, y = load_split(args.data, "PublicTest", str(run.parent / ".cache"))
     xv = normalise(x)
-    with torch.no_grad():
-        logits = torch.cat([model(xv[i:i + 512]) for i in range(0, len(xv), 512)])
-        flip = torch.cat([model(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
+    model.to(memory_format=torch.channels_last)  # as in training: NCHW depthwise convolutions are far slower on a CPU
+    logits = predict_logits(model, xv, "cpu")
+    flip = predict_logits(model, xv.flip(3), "cpu")
     flip_logits = ((logits.softmax(1) + flip.softmax(1)) * 0.5).log()
     single = metrics(logits, y)
     tta = metrics(flip_logits, y)
