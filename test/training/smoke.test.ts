@@ -27,16 +27,22 @@ async function py(args: string[]): Promise<string> {
   return stdout;
 }
 
+/** Runs a Python snippet (its lines joined) from `training/`, with `args` as `sys.argv[1:]`; returns its stdout. */
+async function pyCode(lines: string[], ...args: string[]): Promise<string> {
+  const { stdout } = await promisify(execFile)(PY, ['-c', lines.join('\n'), ...args], { cwd: TRAINING, encoding: 'utf8', maxBuffer: 64 << 20 });
+  return stdout;
+}
+
 describe('training recipe (smoke)', () => {
   test.skipIf(!HAS_TORCH)('a shipped .onnx as the distillation teacher: OnnxModule reproduces the exported logits (parity fixture)', async () => {
-    const { stdout } = await promisify(execFile)(PY, ['-c', [
+    const stdout = await pyCode([
       'import json, torch',
       'from ferkit_train.onnx_teacher import OnnxModule',
       'fx = json.load(open("../test/fixtures/ferkit-resnet-s.parity.json"))',
       'x = ((torch.tensor(fx["pixels"], dtype=torch.float32) - 127.5) / 127.5).reshape(-1, 1, 48, 48)',
       'out = OnnxModule("../models/ferkit-resnet-s.onnx")(x)',
       'print(float((out - torch.tensor(fx["logits"])).abs().max()))',
-    ].join('\n')], { cwd: TRAINING, encoding: 'utf8' });
+    ]);
     expect(Number(stdout.trim())).toBeLessThan(1e-4);
   });
 
@@ -140,7 +146,7 @@ describe('training recipe (smoke)', () => {
     const kdArgs = ['ferkit_train.train', '--data', csv, '--out', kd, '--epochs', '1', '--threads', '1',
       '--teacher', '../models/ferkit-lite.onnx,../models/ferkit-resnet-s.onnx', '--teacher-flip', '--teacher-offline'];
     expect(await py(kdArgs)).toMatch(new RegExp(`teacher logits for ${112 - held} images`));
-    const { stdout } = await promisify(execFile)(PY, ['-c', `import numpy as np; a = np.load("${join(kd, 'teacher_logits.npy')}"); print(a.shape, a.dtype)`], { encoding: 'utf8' });
+    const stdout = await pyCode([`import numpy as np; a = np.load("${join(kd, 'teacher_logits.npy')}"); print(a.shape, a.dtype)`]);
     expect(stdout.trim()).toBe(`(${112 - held}, 7) float32`);
     // the cache is reused for the same teachers and images, and recomputed for other teachers
     expect(await py(kdArgs)).not.toMatch(/teacher logits for/);
@@ -152,33 +158,32 @@ describe('training recipe (smoke)', () => {
   // rename failed (FileNotFoundError) and its run died before the first batch.
   test.skipIf(!HAS_TORCH)('the decoded-split cache: four trainers loading one folder at once all get it, one complete cache file stays', async () => {
     const data = join(tmp, 'cache-data');
-    await promisify(execFile)(PY, ['-c', [
+    await pyCode([
       'import sys, numpy as np', 'from pathlib import Path', 'from PIL import Image', 'from ferkit_train.data import EXPRESSIONS',
       'rng = np.random.default_rng(3)',
       'for c in EXPRESSIONS:',
       '    d = Path(sys.argv[1]) / "Training" / c; d.mkdir(parents=True)',
       '    for i in range(40): Image.fromarray(rng.integers(0, 256, (48, 48), dtype=np.uint8)).save(d / f"{i}.png")',
-    ].join('\n'), data], { cwd: TRAINING });
+    ], data);
     const cache = join(tmp, 'cache');
     // a slow disk, as the 66 MB cache of the real Training split has: each write takes a second, so the four overlap
     const load = ['import sys, time, numpy as np', 'from ferkit_train.data import load_split_with_ids',
       'save = np.savez', 'np.savez = lambda *a, **k: (save(*a, **k), time.sleep(1.0))',
-      'x, y, ids = load_split_with_ids(sys.argv[1], "Training", sys.argv[2])', 'print(x.shape[0], int(x.sum() % 100003))'].join('\n');
-    const outs = await Promise.all(Array.from({ length: 4 }, () =>
-      promisify(execFile)(PY, ['-c', load, data, cache], { cwd: TRAINING, encoding: 'utf8' }).then((r) => r.stdout.trim())));
+      'x, y, ids = load_split_with_ids(sys.argv[1], "Training", sys.argv[2])', 'print(x.shape[0], int(x.sum() % 100003))'];
+    const outs = await Promise.all(Array.from({ length: 4 }, async () => (await pyCode(load, data, cache)).trim()));
     expect(new Set(outs).size).toBe(1);
     expect(outs[0]!.split(' ')[0]).toBe('280');
     const files = readdirSync(cache);
     expect(files.filter((f) => f.endsWith('.tmp.npz')), 'a temporary file left behind').toEqual([]);
     expect(files).toHaveLength(1);
     // and it is complete: a fifth load reads it back (same images)
-    expect((await promisify(execFile)(PY, ['-c', load, data, cache], { cwd: TRAINING, encoding: 'utf8' })).stdout.trim()).toBe(outs[0]);
+    expect((await pyCode(load, data, cache)).trim()).toBe(outs[0]);
   }, 120_000);
 
   // The spatial transformer's grid_sample exports only from opset 16 (GridSample); the rest stay at 13.
   test.skipIf(!HAS_TORCH)('the STN model (attention comparison) exports at opset 16 and ONNX Runtime matches PyTorch within 1e-3', async () => {
     const out = join(tmp, 'stn.onnx');
-    const { stdout } = await promisify(execFile)(PY, ['-c', [
+    const stdout = await pyCode([
       'import json, sys, torch, onnx', 'from ferkit_train.models import create_model', 'from ferkit_train.export import export_onnx',
       'torch.manual_seed(1)', 'm = create_model("stn_cnn").eval()',
       'with torch.no_grad():',  // a warp away from the identity, so the sampler really moves pixels
@@ -186,7 +191,7 @@ describe('training recipe (smoke)', () => {
       'export_onnx(m, sys.argv[1])',
       'x = torch.rand(3, 1, 48, 48) * 2 - 1',
       'print(json.dumps({"opset": onnx.load(sys.argv[1]).opset_import[0].version, "x": x.flatten().tolist(), "logits": m(x).tolist()}))',
-    ].join('\n'), out], { cwd: TRAINING, encoding: 'utf8', maxBuffer: 64 << 20 });
+    ], out);
     const fx = JSON.parse(stdout) as { opset: number; x: number[]; logits: number[][] };
     expect(fx.opset).toBe(16);
     const session = await ort.InferenceSession.create(out);
