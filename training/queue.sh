@@ -9,6 +9,7 @@
 #
 #   cd training && nohup ./queue.sh >> runs/queue.log 2>&1 &      # one worker; run the line twice for two
 #   QUEUE="se_resnet vgg" ./queue.sh                                # another order or subset
+#   THREADS=2 nohup ./queue.sh >> runs/queue.log 2>&1 &            # one worker on both cores
 #
 # Every run is the recipe of the comparison table (docs/model-comparison.md): the default command with --model NAME
 # for the family, 40 epochs, 1 thread, the calibration hold-out left out. The recipe ablations are the default's network (resnet_s) with
@@ -23,7 +24,9 @@ DATA=${DATA:-../../shared/data/fer2013}
 # The default list is what is still to run (the family is done: its cards are in results/training/; to re-run it,
 # QUEUE="se_resnet mini_xception stn_cnn_e20 vgg_e15" ./queue.sh). resnet_s_e100 (3-4 h) only finishes where runs/ lasts.
 QUEUE=${QUEUE:-"resnet_s_mixup resnet_s_sgd resnet_s_e100"}
-common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads 1)
+# THREADS=2 with one worker finishes one run in ~100 min instead of two side by side in ~200 min: use it when a session
+# is too short for two runs (the figures are the same; only the wall time differs)
+common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads "${THREADS:-1}")
 
 # a run's own arguments (after the common ones; argparse keeps the last value of a repeated option)
 run_args() {

@@ -112,6 +112,26 @@ describe('training recipe (smoke)', () => {
     expect(rows('resumed')).toEqual(rows('whole'));
   }, 120_000);
 
+  test.skipIf(!HAS_TORCH)('--init from a shipped .onnx: the PyTorch network computes the graph\'s logits (BatchNorm unfolded); int8 graphs and other architectures are refused', async () => {
+    const stdout = await pyCode([
+      'import json, torch',
+      'from ferkit_train.models import create_model',
+      'from ferkit_train.onnx_init import init_from_onnx',
+      'fx = json.load(open("../test/fixtures/ferkit-resnet-s.parity.json"))',
+      'x = ((torch.tensor(fx["pixels"], dtype=torch.float32) - 127.5) / 127.5).reshape(-1, 1, 48, 48)',
+      'm = create_model("resnet_s")',
+      'init_from_onnx(m, "../models/ferkit-resnet-s.onnx", torch.cat([x, x.flip(3)]))',
+      'print(float((m.eval()(x) - torch.tensor(fx["logits"])).abs().max()))',
+      'for name, path in [("resnet_s", "../models/ferkit-resnet-s-int8.onnx"), ("resnet_xs", "../models/ferkit-resnet-s.onnx")]:',
+      '    try: init_from_onnx(create_model(name), path, x)',
+      '    except ValueError as e: print(e)',
+    ]);
+    const [diff, int8, other] = stdout.trim().split('\n');
+    expect(Number(diff)).toBeLessThan(1e-4);
+    expect(int8).toBe('../models/ferkit-resnet-s-int8.onnx: an int8 (QDQ) graph; start from its float graph instead');
+    expect(other).toMatch(/^\.\.\/models\/ferkit-resnet-s\.onnx: 18 Conv and 1 Gemm nodes, but the model has 12 convolutions/);
+  });
+
   test.skipIf(!HAS_TORCH)('fer2013.csv layout: loads Training/PublicTest rows and trains an epoch', async () => {
     // A generated CSV in the original format (emotion,pixels,Usage): no dataset pixels needed.
     let s = 1;
@@ -140,6 +160,10 @@ describe('training recipe (smoke)', () => {
     const mismatch = await py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvinit2'), '--epochs', '1', '--threads', '1',
       '--model', 'resnet_xs', '--init', join(tmp, 'csvrun', 'best.pt')]).then(() => '', (e: { stderr: string }) => e.stderr);
     expect(mismatch).toMatch(/--init .*csvrun\/best\.pt: its model is ferkit_lite, not resnet_xs/);
+    // --init from a shipped float .onnx (the checkpoint is gone; the graph is committed)
+    const onnxInit = await py(['ferkit_train.train', '--data', csv, '--out', join(tmp, 'csvonnx'), '--epochs', '1', '--threads', '1',
+      '--model', 'resnet_s', '--init', '../models/ferkit-resnet-s.onnx']);
+    expect(onnxInit).toMatch(new RegExp(`initialised from \\.\\./models/ferkit-resnet-s\\.onnx \\(BatchNorm statistics rebuilt from ${112 - held} training images\\)`));
 
     // Distillation from an ensemble of two shipped models, flip-averaged, with the teacher logits computed once
     const kd = join(tmp, 'csvkd');

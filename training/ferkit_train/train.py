@@ -60,8 +60,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     m = p.add_argument_group("model")
     m.add_argument("--model", default="ferkit_lite", choices=list_models())
     m.add_argument("--init", default=None,
-                   help="start from the weights of this best.pt (same --model; e.g. to distil an ensemble into one of "
-                        "its members) instead of a random initialisation; ignored with --resume")
+                   help="start from the weights of this best.pt, or of a float classifier .onnx such as a shipped "
+                        "model (same --model; e.g. to distil an ensemble into one of its members) instead of a random "
+                        "initialisation; ignored with --resume")
     o = p.add_argument_group("optimisation")
     o.add_argument("--epochs", type=int, default=80)
     o.add_argument("--batch-size", type=int, default=128)
@@ -293,7 +294,13 @@ def main(argv: list[str] | None = None) -> int:
 
     fmt = memory_format(args.model)
     model = create_model(args.model).to(args.device).to(memory_format=fmt)
-    if args.init and not args.resume:
+    if args.init and not args.resume and args.init.endswith(".onnx"):
+        from .onnx_init import init_from_onnx  # onnx is only needed here
+        sample = np.random.default_rng(args.seed).permutation(len(y_tr))[:1024]
+        init_from_onnx(model, args.init, normalise(x_tr[sample]).to(args.device).to(memory_format=fmt))
+        model.train()
+        print(f"initialised from {args.init} (BatchNorm statistics rebuilt from {len(sample)} training images)", flush=True)
+    elif args.init and not args.resume:
         ck = torch.load(args.init, map_location=args.device)
         if ck["args"]["model"] != args.model:
             raise SystemExit(f"--init {args.init}: its model is {ck['args']['model']}, not {args.model}")
