@@ -33,13 +33,19 @@ async function pyCode(lines: string[], ...args: string[]): Promise<string> {
   return stdout;
 }
 
+/** Python lines that load the default's parity fixture: `fx` (its pixels and logits) and `x`, its four inputs as the
+ * normalised NCHW float32 tensor `[4, 1, 48, 48]`. */
+const PARITY_INPUT = [
+  'import json, torch',
+  'fx = json.load(open("../test/fixtures/ferkit-resnet-s.parity.json"))',
+  'x = ((torch.tensor(fx["pixels"], dtype=torch.float32) - 127.5) / 127.5).reshape(-1, 1, 48, 48)',
+];
+
 describe('training recipe (smoke)', () => {
   test.skipIf(!HAS_TORCH)('a shipped .onnx as the distillation teacher: OnnxModule reproduces the exported logits (parity fixture)', async () => {
     const stdout = await pyCode([
-      'import json, torch',
+      ...PARITY_INPUT,
       'from ferkit_train.onnx_teacher import OnnxModule',
-      'fx = json.load(open("../test/fixtures/ferkit-resnet-s.parity.json"))',
-      'x = ((torch.tensor(fx["pixels"], dtype=torch.float32) - 127.5) / 127.5).reshape(-1, 1, 48, 48)',
       'out = OnnxModule("../models/ferkit-resnet-s.onnx")(x)',
       'print(float((out - torch.tensor(fx["logits"])).abs().max()))',
     ]);
@@ -114,11 +120,9 @@ describe('training recipe (smoke)', () => {
 
   test.skipIf(!HAS_TORCH)('--init from a shipped .onnx: the PyTorch network computes the graph\'s logits (BatchNorm unfolded); int8 graphs and other architectures are refused', async () => {
     const stdout = await pyCode([
-      'import json, torch',
+      ...PARITY_INPUT,
       'from ferkit_train.models import create_model',
       'from ferkit_train.onnx_init import init_from_onnx',
-      'fx = json.load(open("../test/fixtures/ferkit-resnet-s.parity.json"))',
-      'x = ((torch.tensor(fx["pixels"], dtype=torch.float32) - 127.5) / 127.5).reshape(-1, 1, 48, 48)',
       'm = create_model("resnet_s")',
       'init_from_onnx(m, "../models/ferkit-resnet-s.onnx", torch.cat([x, x.flip(3)]))',
       'print(float((m.eval()(x) - torch.tensor(fx["logits"])).abs().max()))',
