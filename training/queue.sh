@@ -22,11 +22,11 @@ DATA=${DATA:-../../shared/data/fer2013}
 # under runs/ was lost (stn_cnn at 27 of 40 epochs, vgg at 6, resnet_s_mixup at 14, all teachers). So the family's two
 # slow members ran shortened schedules (stn_cnn_e20, vgg_e15: ~2 h on one core each), as the comparison table says.
 # The default list is what is still to run (the family and two ablations are done: its cards are in results/training/; to re-run it,
-# QUEUE="se_resnet mini_xception stn_cnn_e20 vgg_e15" ./queue.sh). resnet_s_e100 (3-4 h) only finishes where runs/ lasts.
+# QUEUE="se_resnet mini_xception stn_cnn_e20 vgg_e15" ./queue.sh). resnet_s_e100 (1.5-2 h with THREADS=2) finishes in a later session where runs/ lasts.
 # resnet_s_mixup and resnet_s_sgd finished on 2026-12-02 (cards in results/training/); re-run them with QUEUE=...
 QUEUE=${QUEUE:-"resnet_s_e100"}
-# THREADS=2 with one worker finishes one run in ~100 min instead of two side by side in ~200 min: use it when a session
-# is too short for two runs (the figures are the same; only the wall time differs)
+# THREADS=2 with one worker finishes one 40-epoch resnet_s run in 55-70 min (2026-12-02) instead of two side by side in
+# ~200 min: use it when a session is too short for two runs (the figures are the same; only the wall time differs)
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads "${THREADS:-1}")
 
 # a run's own arguments (after the common ones; argparse keeps the last value of a repeated option)
