@@ -22,7 +22,8 @@ DATA=${DATA:-../../shared/data/fer2013}
 # under runs/ was lost (stn_cnn at 27 of 40 epochs, vgg at 6, resnet_s_mixup at 14, all teachers). So the family's two
 # slow members ran shortened schedules (stn_cnn_e20, vgg_e15: ~2 h on one core each), as the comparison table says.
 # The default list is what is still to run (the family and two ablations are done: its cards are in results/training/; to re-run it,
-# QUEUE="se_resnet mini_xception stn_cnn_e20 vgg_e15" ./queue.sh). resnet_s_e100 (1.5-2 h with THREADS=2) finishes in a later session where runs/ lasts.
+# QUEUE="se_resnet mini_xception stn_cnn_e20 vgg_e15" ./queue.sh). resnet_s_e100 finished on 2026-12-02 18:15 (100 min with THREADS=2, resumed across two sessions); it stays the default
+# list, which the queue now skips as finished: add new runs to run_args and name them here.
 # resnet_s_mixup and resnet_s_sgd finished on 2026-12-02 (cards in results/training/); re-run them with QUEUE=...
 QUEUE=${QUEUE:-"resnet_s_e100"}
 # THREADS=2 with one worker finishes one 40-epoch resnet_s run in 55-70 min (2026-12-02) instead of two side by side in
