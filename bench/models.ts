@@ -1,6 +1,7 @@
 /**
  * The model comparison table (issue: accuracy): for every classifier card found, its PublicTest figures from the card,
- * parameters, ONNX size, training time, and ORT faces/s measured here. Prints Markdown; writes results/models.json.
+ * parameters, ONNX size, training time, and ORT faces/s measured here. Prints Markdown; writes results/models.json
+ * when run over the shipped models (no file arguments), or the rows to `--out FILE`.
  *
  *   npm run build && node dist/bench/models.js [models/ferkit-lite.onnx models/compare/*.onnx ...]
  *
@@ -10,7 +11,7 @@
  */
 import { existsSync, mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { cpus, loadavg } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import * as ort from 'onnxruntime-node';
 import { createExpressionClassifier } from '../src/core/classifier/expression.js';
 import type { ExpressionModelCard } from '../src/core/model-card.js';
@@ -18,7 +19,7 @@ import { packageRoot, readClassifierModel } from '../src/node/models.js';
 import { benchArgs } from './args.js';
 
 const root = packageRoot();
-const { values: opts, positionals: args } = benchArgs(import.meta.url, { allowPositionals: true, options: { 'write-cards': { type: 'boolean', default: false } } });
+const { values: opts, positionals: args } = benchArgs(import.meta.url, { allowPositionals: true, options: { 'write-cards': { type: 'boolean', default: false }, out: { type: 'string' } } });
 const writeCards = opts['write-cards'];
 const files = args.length ? args : ['models', 'models/compare']
   .map((d) => join(root, d)).filter((d) => existsSync(d))
@@ -74,8 +75,14 @@ console.log('|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|--
 for (const r of rows) {
   console.log(`| ${r.id} | ${r.architecture} | ${(r.parameters / 1e6).toFixed(2)} M | ${(r.bytes / 1e6).toFixed(2)} MB | ${r.tta} | ${pct(r.acc7)} | ${pct(r.acc5b)} | ${pct(r.accValence)} | ${r.macroF1.toFixed(3)} | ${Number.isFinite(r.ece) ? r.ece.toFixed(3) : '–'} | ${pct(r.accOther)} | ${String(r.epochs)} | ${String(r.secondsPerEpoch ?? '–')} | ${String(r.trainMinutes)} | ${String(r.machine ?? '–')} | ${r.facesPerSecondBatch64} | ${r.facesPerSecondBatch1} |`);
 }
-const out = join(root, 'results', 'models.json');
-mkdirSync(join(root, 'results'), { recursive: true });
-writeFileSync(`${out}.tmp`, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n');
-renameSync(`${out}.tmp`, out);
-console.log(`wrote ${out}`);
+// The shipped table (results/models.json) is written only by a run over the shipped models (no file arguments), so that
+// timing one candidate never replaces it; `--out FILE` writes a run's rows anywhere.
+const out = opts.out ?? (args.length === 0 ? join(root, 'results', 'models.json') : undefined);
+if (out !== undefined) {
+  mkdirSync(dirname(out), { recursive: true });
+  writeFileSync(`${out}.tmp`, JSON.stringify({ date: new Date().toISOString(), rows }, null, 2) + '\n');
+  renameSync(`${out}.tmp`, out);
+  console.log(`wrote ${out}`);
+} else {
+  console.log('(files named: results/models.json left as it is; --out FILE writes these rows)');
+}

@@ -107,6 +107,8 @@ export async function writeTemporalChart(base: string, d: ChartData): Promise<vo
 export function chartDataFromResults(r: {
   protocol: { fps: number }; budgetFalseSwitchesPerMin: number; rows: ChartRow[]; front: ChartRow[];
   rawArgmax: ChartRow; old: { oldRule: ChartRow; newRule: ChartRow }; chosen: ChartRow & { floor: number };
+  /** The shipped defaults' row (results written since 2026-12-02 22:30; older ones lack it). */
+  shipped?: ChartRow;
   displayAccuracyByScore: ChartData['byScore'];
 }): ChartData {
   return {
@@ -118,7 +120,9 @@ export function chartDataFromResults(r: {
       { label: 'raw argmax (no smoothing)', row: r.rawArgmax, colour: '#000000' },
       { label: 'old defaults, old hysteresis rule', row: r.old.oldRule, colour: '#d62728' },
       { label: 'old defaults, new rule', row: r.old.newRule, colour: '#ff7f0e' },
-      { label: 'new defaults', row: r.chosen, colour: '#2ca02c' },
+      ...(r.shipped
+        ? [{ label: 'shipped defaults (DEFAULT_SMOOTHING)', row: r.shipped, colour: '#2ca02c' }, { label: "the selection rule's pick", row: r.chosen, colour: '#9467bd' }]
+        : [{ label: 'new defaults', row: r.chosen, colour: '#2ca02c' }]),
     ],
     byScore: r.displayAccuracyByScore,
     floor: r.chosen.floor,

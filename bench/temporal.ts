@@ -409,6 +409,10 @@ const byScore = measure(seqs, { ...pick, floor: 0 }).tally.byScore.map((b, i) =>
 const floor = chooseFloor(byScore);
 const chosen: Setting = { halfLifeMs: pick.halfLifeMs, margin: pick.margin, minDwellMs: pick.minDwellMs, floor, rule: 'current' };
 const chosenRow = measure(seqs, chosen).row;
+// what ships (src/core/smoothing.ts); the rule's pick differs from it when the rule lands on a near-tie elsewhere
+const shippedRow = measure(seqs, { ...DEFAULT_SMOOTHING, rule: 'current' }).row;
+const sameSetting = (a: Omit<Setting, 'rule'>, b: Omit<Setting, 'rule'>): boolean =>
+  a.halfLifeMs === b.halfLifeMs && a.margin === b.margin && a.minDwellMs === b.minDwellMs && a.floor === b.floor;
 const oldByScore = oldOld.tally.byScore.map((b, i) => ({ lo: r3(i / BINS), n: b.n, accuracy: b.n ? r3(b.correct / b.n) : 0 }));
 const oldBelowFloor = oldByScore.filter((b) => b.lo < floor).reduce((a, b) => a + b.n, 0) / oldOld.tally.frames;
 
@@ -418,7 +422,8 @@ const fmt = (r: Row): string => `half-life ${r.halfLifeMs} ms, margin ${r.margin
 console.log(`raw argmax:             ${fmt(noHysteresis[0]!)}`);
 console.log(`old defaults, old rule: ${fmt(oldOld.row)}`);
 console.log(`old defaults, new rule: ${fmt(oldNew)}`);
-console.log(`new defaults:           ${fmt(chosenRow)}`);
+console.log(`the rule's pick:        ${fmt(chosenRow)}`);
+console.log(`shipped defaults:       ${fmt(shippedRow)}`);
 console.log(`old defaults: ${(oldBelowFloor * 100).toFixed(1)}% of frames showed a label below the new floor ${floor}, unmarked`);
 console.log('Pareto front:');
 for (const r of front) console.log(`  ${fmt(r)}`);
@@ -438,7 +443,8 @@ await writeTemporalChart(args.chart!, {
     { label: 'raw argmax (no smoothing)', row: noHysteresis[0]!, colour: '#000000' },
     { label: 'old defaults, old hysteresis rule', row: oldOld.row, colour: '#d62728' },
     { label: 'old defaults, new rule', row: oldNew, colour: '#ff7f0e' },
-    { label: 'new defaults', row: chosenRow, colour: '#2ca02c' },
+    { label: 'shipped defaults (DEFAULT_SMOOTHING)', row: shippedRow, colour: '#2ca02c' },
+    ...(sameSetting(chosen, DEFAULT_SMOOTHING) ? [] : [{ label: "the selection rule's pick", row: chosenRow, colour: '#9467bd' }]),
   ],
   byScore, floor: chosen.floor,
 });
@@ -463,6 +469,7 @@ await writeJsonFileAtomic(args.out!, {
   budgetFalseSwitchesPerMin: BUDGET,
   old: { oldRule: oldOld.row, newRule: oldNew, shareOfFramesBelowNewFloor: r3(oldBelowFloor) },
   chosen: chosenRow,
+  shipped: shippedRow,
   rawArgmax: noHysteresis[0],
   noHysteresis,
   front,

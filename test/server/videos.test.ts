@@ -235,11 +235,13 @@ describe.skipIf(!HAS_FFMPEG || !HAS_MEDIA)('a real video job (ffmpeg + ../shared
   test.skipIf(!existsSync(VITE_NODE))('kill -9 during a real job (ffmpeg decoding): no ffmpeg left behind; after restart the job is resumed and done', async () => {
     const dbFile = join(tmp(), 'real.db');
     const first = await startServeChild([dbFile, 'real']);
-    const res = await fetch(`${first.url}v1/videos?fps=2`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
+    // Every frame (115), polled every 20 ms: with ?fps=2 the job was 10 frames, and on a loaded machine the decoder had
+    // written its last frame and exited before the check below (the job still running on the frames it had read).
+    const res = await fetch(`${first.url}v1/videos`, { method: 'POST', headers: { 'content-type': 'video/mp4' }, body: new Uint8Array(readFileSync(join(MEDIA_DIR, 'test.mp4'))) });
     expect(res.status).toBe(202);
     const { id } = await res.json();
     const get = async (url: string): Promise<{ status: string; attempts: number; progress: { framesDone: number } }> => (await fetch(`${url}v1/videos/${id}`)).json();
-    for (let i = 0; i < 600 && (await get(first.url)).progress.framesDone === 0; i++) await new Promise((r) => setTimeout(r, 100));
+    for (let i = 0; i < 3000 && (await get(first.url)).progress.framesDone === 0; i++) await new Promise((r) => setTimeout(r, 20));
     expect(await get(first.url)).toMatchObject({ status: 'running' });
     const ffmpegOf = (): string[] => (spawnSync('pgrep', ['-f', `${id}/input`], { encoding: 'utf8' }).stdout ?? '').split('\n').filter(Boolean);
     expect(ffmpegOf().length).toBeGreaterThan(0); // the decoder is running

@@ -250,8 +250,16 @@ describe('training recipe (smoke)', () => {
     const csv = join(tmp, 'ens.csv');
     writeFileSync(csv, ['emotion,pixels,Usage', ...Array.from({ length: 21 }, (_, i) => `${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},PublicTest`)].join('\n') + '\n');
     const table = (await py(['ferkit_train.ensemble', '--data', csv, 'lite=../models/ferkit-lite.onnx', 'default=../models/ferkit-resnet-s.onnx'])).trim().split('\n');
-    expect(table.slice(2).map((r) => r.split(' | ')[0])).toEqual(['| lite', '| default', '| lite + default']);
-    for (const r of table.slice(2)) expect(r).toMatch(/^\| [^|]+ \| \d+\.\d\d% \| \d+\.\d\d% \|$/);
+    const rows = table.slice(2, 5);
+    expect(rows.map((r) => r.split(' | ')[0])).toEqual(['| lite', '| default', '| lite + default']);
+    for (const r of rows) expect(r).toMatch(/^\| [^|]+ \| \d+\.\d\d% \| \d+\.\d\d% \|$/);
+    // two models: the face-by-face comparison, whose counts explain the accuracy difference on the 21 faces
+    const pair = /^face by face \(single crop\): right only with lite: (\d+), only with default: (\d+); exact McNemar p = ([\d.]+)$/.exec(table[5]!);
+    expect(pair).not.toBeNull();
+    const acc = rows.slice(0, 2).map((r) => Number(r.split(' | ')[1]!.replace('%', '')));
+    expect(((Number(pair![1]) - Number(pair![2])) / 21) * 100).toBeCloseTo(acc[0]! - acc[1]!, 1);
+    expect(Number(pair![3])).toBeGreaterThan(0);
+    expect(Number(pair![3])).toBeLessThanOrEqual(1);
     // --split holdout: the Training rows whose id falls in the calibration hold-out (FNV-1a of "Training:<line>" mod 100 < 7)
     const training = Array.from({ length: 140 }, (_, i) => `${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},Training`);
     writeFileSync(csv, ['emotion,pixels,Usage', ...training].join('\n') + '\n');

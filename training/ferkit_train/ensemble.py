@@ -6,6 +6,9 @@ combinations of already trained networks could reach an accuracy bar, before pay
     /usr/bin/python3 -m ferkit_train.ensemble --data ../../shared/data/fer2013 \\
         h=runs/teachers/resnet_s_h.onnx cw0=runs/export-cw0/resnet-s-cw0.onnx ...
 
+With exactly two models it also compares them face by face: how many faces only one of them gets right (single crop),
+and the exact two-sided McNemar p-value of that split, i.e. whether the difference in accuracy is more than noise.
+
 ``--split holdout`` scores the calibration hold-out of Training instead (1,925 faces that no run with the default
 ``--calibration-holdout 1`` trained on and nothing was selected on): an independent check of a gain found on PublicTest.
 """
@@ -13,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import math
 import sys
 
 import torch
@@ -29,6 +33,12 @@ def probabilities(path: str, x: torch.Tensor, batch: int = 512) -> tuple[torch.T
         plain = torch.cat([graph(x[i:i + batch]).softmax(1) for i in range(0, len(x), batch)])
         flip = torch.cat([graph(x[i:i + batch].flip(3)).softmax(1) for i in range(0, len(x), batch)])
     return plain, flip
+
+
+def mcnemar_p(only_a: int, only_b: int) -> float:
+    """Exact two-sided McNemar p-value for ``only_a`` faces right only with model a and ``only_b`` only with b."""
+    n, k = only_a + only_b, min(only_a, only_b)
+    return min(1.0, 2 * sum(math.comb(n, i) for i in range(k + 1)) / 2 ** n) if n else 1.0
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -58,6 +68,12 @@ def main(argv: list[str] | None = None) -> int:
             single = sum(probs[m][0] for m in members)
             flips = sum(probs[m][0] + probs[m][1] for m in members)
             print(f"| {' + '.join(members)} | {accuracy(single):.2f}% | {accuracy(flips):.2f}% |")
+    if len(probs) == 2:
+        (a, pa), (b, pb) = probs.items()
+        ra, rb = pa[0].argmax(1) == yt, pb[0].argmax(1) == yt
+        only_a, only_b = int((ra & ~rb).sum()), int((rb & ~ra).sum())
+        print(f"face by face (single crop): right only with {a}: {only_a}, only with {b}: {only_b}; "
+              f"exact McNemar p = {mcnemar_p(only_a, only_b):.4f}")
     return 0
 
 

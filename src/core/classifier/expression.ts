@@ -13,15 +13,17 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
  * card's `trainedOn`, `metrics`, `calibration` and `docs/model-card-<id>.md`):
  * - `default` — `ferkit-resnet-s-int8`: the `float` network below quantized to int8 (static QDQ, 7-bit per-channel
  *   weights, uint8 activations calibrated on 1,000 Training images; `training/ferkit_train/quantize.py`), 1.2 MB,
- *   67.15% on FER2013 PublicTest (single crop; the float network 67.12%), temperature 0.824, and 1.7–1.9× the float
- *   network's faces/s at batch 64 on a CPU in onnxruntime-node (1.5–1.7× at batch 1; in the browser app's WASM worker
+ *   68.15% on FER2013 PublicTest (single crop; the float network 68.38%), temperature 0.784, and 1.9–3.2× the float
+ *   network's faces/s at batch 64 on a CPU in onnxruntime-node (1.8–2.5× at batch 1; in the browser app's WASM worker
  *   8.2–8.5 instead of 13.9–14.8 ms per one-face frame, for ~170 ms more session start-up); `docs/model-card-ferkit-resnet-s-int8.md`.
  * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
- *   1.13 M parameters, 4.5 MB fp32, 67.1% on PublicTest, temperature 0.824; the previous default and the reference
- *   the int8 model is checked against (`docs/model-card-ferkit-resnet-s.md`).
+ *   1.13 M parameters, 4.5 MB fp32, trained 100 epochs then distilled from an ensemble of three such networks; 68.38% on
+ *   PublicTest, temperature 0.786; the previous default and the reference the int8 model is checked against
+ *   (`docs/model-card-ferkit-resnet-s.md`).
  * - `lite` — for weak devices: `ferkit-lite`, `resnet_xs` quantized to int8: a narrow ResNet (stride-2 stem, one basic
  *   block per stage at 16/40/80/160 channels, global average pooling), 0.48 M parameters, 0.52 MB, distilled from
- *   `ferkit-resnet-s`; 65.7% on PublicTest, temperature 0.786, ~3× the default's faces/s (`docs/model-card-ferkit-lite.md`).
+ *   `ferkit-resnet-s`'s weights of 2026-12-01; 66.1% on PublicTest, temperature 0.784, ~3× the default's faces/s
+ *   (`docs/model-card-ferkit-lite.md`).
  */
 export const BUNDLED_CLASSIFIERS = { default: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite' } as const;
 
