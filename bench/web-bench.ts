@@ -19,6 +19,7 @@ import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { startStaticServer, type StaticServer } from '../src/server/static.js';
+import { BUNDLED_CLASSIFIERS } from '../src/core/classifier/expression.js';
 import { benchArgs } from './args.js';
 
 /** The repository root (this file is `bench/web-bench.ts` or `dist/bench/web-bench.js`). */
@@ -327,7 +328,7 @@ async function main(): Promise<void> {
     }
     const report = {
       what: 'ferkit web app in headless Chromium: fake camera 640x480 @ 30 fps from ../shared/media/test.mp4 (one face), '
-        + 'detector blazeface-front (tiling off), classifier ferkit-resnet-s-int8 (the default; ferkit-lite in wasmLite), tracking + smoothing, in a Web Worker; '
+        + `detector blazeface-front (tiling off), classifier ${BUNDLED_CLASSIFIERS.default} (the default; ${BUNDLED_CLASSIFIERS.lite} in wasmLite), tracking + smoothing, in a Web Worker; `
         + 'fps = analysed frames per second (capped by the camera\'s 30 fps); times in ms from navigation start; '
         + 'cold = fresh browser profile, warm = reload of the same page (HTTP cache, compiled WASM, models in the Cache API); '
         + 'transfer.sentBytes = response bodies as sent (after Content-Encoding), fileBytes = the same files uncompressed; '

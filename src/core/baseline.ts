@@ -19,13 +19,14 @@ import { FerkitError, numberIn } from './errors.js';
 import { EXPRESSIONS, type ExpressionProbabilities } from './labels.js';
 
 /**
- * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8`, calibrated) sees it: its
- * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured with its weights of 2026-12-02 21:20, the
- * `resnet_s_triokd` network, by `node dist/bench/temporal.js --model ferkit-resnet-s-int8`, `results/temporal-int8.json`
- * → `neutralReference`; the two previous weights gave the same within 0.02). Sums to 1 (neutral rounded up by 0.0001).
+ * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8-flip`, calibrated) sees it: its
+ * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured 2026-12-03 with the `resnet_s_triokd`
+ * network and flip TTA, by `node dist/bench/temporal.js --model ferkit-resnet-s-int8-flip`, `results/temporal-int8-flip.json`
+ * → `neutralReference`; the single-crop graph and the two previous weights gave the same within 0.005 and 0.02). Sums to 1
+ * (neutral rounded up by 0.0001).
  */
 export const NEUTRAL_REFERENCE: Readonly<ExpressionProbabilities> = Object.freeze({
-  angry: 0.0865, disgust: 0.0273, fear: 0.0719, happy: 0.0764, sad: 0.1399, surprise: 0.0338, neutral: 0.5642,
+  angry: 0.0854, disgust: 0.0249, fear: 0.0715, happy: 0.0761, sad: 0.1413, surprise: 0.0321, neutral: 0.5687,
 });
 
 /** Options of {@link BaselineEstimator} and {@link relativeToBaseline}. */

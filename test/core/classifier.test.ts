@@ -81,8 +81,23 @@ describe.each([...new Set([...BUNDLED_CLASSIFIER_IDS, ...QUANTIZED.map((q) => q.
     // chance is 1/7; on this balanced sample ferkit-resnet-s (float and int8) scored 0.661 (2026-12-01)
     const isLite = id === BUNDLED_CLASSIFIERS.lite || floatOf(id) === BUNDLED_CLASSIFIERS.lite;
     expect(acc).toBeGreaterThan(isLite ? 0.55 : 0.6);
+    const tta = (model.card as { tta?: { fromModel?: { id?: string } } }).tta;
+    if (tta?.fromModel?.id) {
+      // A flip-TTA graph (training/ferkit_train/tta.py) is its single-crop graph run on the face and on its mirror image,
+      // softmaxes averaged: check exactly that against the bundled single-crop graph, uncalibrated, on every face.
+      const s = await readClassifierModel(tta.fromModel.id);
+      const single = await createExpressionClassifier(ort, s.bytes, s.card, { calibrated: false });
+      const raw = await createExpressionClassifier(ort, model.bytes, model.card, { calibrated: false });
+      const mirror = (c: Float32Array): Float32Array => Float32Array.from(c, (_, k) => c[k - (k % 48) + 47 - (k % 48)]!);
+      const [a, b, both] = [await single.classify(crops), await single.classify(crops.map(mirror)), await raw.classify(crops)];
+      await single.dispose(); await raw.dispose();
+      let maxDiff = 0;
+      both.forEach((p, i) => EXPRESSIONS.forEach((e) => { maxDiff = Math.max(maxDiff, Math.abs(p[e] - (a[i]![e] + b[i]![e]) / 2)); }));
+      console.log(`${id}: max |p - mean(p(face), p(mirror)) of ${tta.fromModel.id}| = ${maxDiff.toExponential(2)}`);
+      expect(maxDiff).toBeLessThan(1e-4);
+    }
     const floatId = floatOf(id);
-    if (floatId && (BUNDLED_CLASSIFIER_IDS as readonly string[]).includes(floatId)) {
+    if (!tta && floatId && (BUNDLED_CLASSIFIER_IDS as readonly string[]).includes(floatId)) {
       // An int8 variant gives its bundled float model's top-1 on (almost) every face (the lite's float network is not
       // bundled; its card gives the float and int8 accuracy side by side, docs/model-card-ferkit-lite.md).
       const f = await readClassifierModel(floatId);

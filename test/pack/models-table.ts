@@ -31,10 +31,12 @@ export function modelRows(root: string): ModelFileRow[] {
       const rel = dir ? `${dir}/${f}` : f;
       const cardRel = rel.replace(/\.onnx$/, '.card.json');
       const card = JSON.parse(readFileSync(join(root, 'models', cardRel), 'utf8')) as {
-        id?: string; license?: string; trainedOn?: string; quantization?: { floatModel?: { id?: string } };
+        id?: string; license?: string; trainedOn?: string; quantization?: { floatModel?: { id?: string } }; tta?: { fromModel?: { id?: string } };
       };
       const license = card.license ?? 'see card';
-      const source = card.quantization
+      const source = card.tta
+        ? `\`${card.tta.fromModel?.id ?? '?'}\` with flip test-time augmentation in the graph (\`training/ferkit_train/tta.py\`); card \`${cardRel}\``
+        : card.quantization
         ? `int8 quantization of \`${card.quantization.floatModel?.id ?? '?'}\` (\`training/ferkit_train/quantize.py\`); card \`${cardRel}\``
         : `trained by ferkit (\`training/\`), FER2013 Training; card \`${cardRel}\``;
       add(rel, license, source, inPackage);
