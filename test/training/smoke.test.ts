@@ -101,8 +101,30 @@ describe('training recipe (smoke)', () => {
     const qFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-int8.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
     const qRows = await qClassifier.logits(qFx.pixels.map((p) => Float32Array.from(p)));
     qRows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - qFx.logits[i]![j]!)).toBeLessThan(0.05)));
+
+    // flip TTA around an already exported graph (ferkit_train.tta, how the default is made from the int8 graph): the
+    // card says tta flip and keeps the network's own figure; a face and its mirror give the same output; ORT matches
+    // the PyTorch reference; the output's softmax is the mean of the int8 graph's on the face and on its mirror
+    await py(['ferkit_train.tta', '--model', join(tmp, 'models', 'smoke-int8.onnx'), '--data', FER2013_DIR,
+      '--out', join(tmp, 'models', 'smoke-int8-flip.onnx'), '--fixtures', join(tmp, 'fx')]);
+    const f = await readClassifierModel(join(tmp, 'models', 'smoke-int8-flip.onnx'));
+    const fCard = f.card as { id: string; input: { tta: string }; tta: { fromModel: { id: string } }; metrics: { publicTest: { n: number }; publicTestSingleCrop: { accuracy: number } } };
+    expect([fCard.id, fCard.input.tta, fCard.tta.fromModel.id]).toEqual(['smoke-int8-flip', 'flip', 'smoke-int8']);
+    expect(fCard.metrics.publicTest.n).toBe(3589);
+    expect(fCard.metrics.publicTestSingleCrop.accuracy).toBeGreaterThan(0);
+    const fClassifier = await createExpressionClassifier(ort, f.bytes, f.card, { calibrated: false });
+    const fFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-int8-flip.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    const fRows = await fClassifier.logits(fFx.pixels.map((p) => Float32Array.from(p)));
+    fRows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - fFx.logits[i]![j]!)).toBeLessThan(0.05)));
+    const [fa, fb] = await fClassifier.classify([face, mirror]);
+    const [qa, qb] = await qClassifier.classify([face, mirror]);
+    for (const e of Object.keys(fa!) as (keyof typeof fa)[]) {
+      expect(Math.abs(fa![e] - fb![e])).toBeLessThan(1e-5);
+      expect(Math.abs(fa![e] - (qa![e] + qb![e]) / 2)).toBeLessThan(1e-4);
+    }
+    await fClassifier.dispose();
     await qClassifier.dispose();
-  }, 600_000); // one epoch + two exports and a quantization (each scores PublicTest): 40 s on 2 idle cores
+  }, 600_000); // one epoch + two exports, a quantization and a flip wrap (each scores PublicTest): ~50 s on 2 idle cores
 
   test.skipIf(!HAS_TORCH || !HAS_FER2013)(`a run killed mid-epoch resumes at that batch and ends exactly like an uninterrupted run ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
     const common = ['--data', FER2013_DIR, '--limit', '256', '--batch-size', '32', '--epochs', '2', '--threads', '1', '--seed', '3', '--ema', '0.9'];
