@@ -27,6 +27,12 @@ from .models import SpatialTransformer, create_model
 from .train import MEAN, STD, normalise, predict_logits
 
 
+def flip_average(logits: torch.Tensor, mirror_logits: torch.Tensor) -> torch.Tensor:
+    """Flip TTA of two ``[N, 7]`` logits rows (a face, its mirror image): the log of the mean of their softmaxes, still
+    logits (softmax of it gives the averaged probabilities)."""
+    return ((logits.softmax(1) + mirror_logits.softmax(1)) * 0.5).log()
+
+
 class WithFlipTTA(nn.Module):
     """Test-time augmentation inside the graph: runs the model on the batch and on its mirror image (one run of 2N) and
     returns the log of the mean softmax, so the output is still logits (softmax of it gives the averaged probabilities)."""
@@ -36,9 +42,8 @@ class WithFlipTTA(nn.Module):
         self.model = model
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        n = x.shape[0]
-        p = self.model(torch.cat([x, x.flip(3)])).softmax(1)
-        return ((p[:n] + p[n:]) * 0.5).log()
+        logits, mirror = self.model(torch.cat([x, x.flip(3)])).chunk(2)
+        return flip_average(logits, mirror)
 
 
 def metrics(logits: torch.Tensor, y: np.ndarray) -> dict:
@@ -179,7 +184,7 @@ def main(argv: list[str] | None = None) -> int:
     model.to(memory_format=torch.channels_last)  # as in training: NCHW depthwise convolutions are far slower on a CPU
     logits = predict_logits(model, xv, "cpu")
     flip = predict_logits(model, xv.flip(3), "cpu")
-    flip_logits = ((logits.softmax(1) + flip.softmax(1)) * 0.5).log()
+    flip_logits = flip_average(logits, flip)
     single = metrics(logits, y)
     tta = metrics(flip_logits, y)
     shipped_logits = flip_logits if args.tta == "flip" else logits

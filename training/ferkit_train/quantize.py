@@ -41,7 +41,7 @@ import torch
 from onnx import TensorProto, helper, numpy_helper
 
 from .data import calibration_mask, load_split, load_split_with_ids
-from .export import LABEL_SETS, metrics, projected_accuracy, write_parity_fixture
+from .export import LABEL_SETS, flip_average, metrics, projected_accuracy, write_parity_fixture
 from .onnx_teacher import OnnxModule
 from .train import normalise
 
@@ -188,7 +188,7 @@ def int8_card(float_path: Path, data: bytes, graph: OnnxModule, args: argparse.N
     with torch.no_grad():
         logits = torch.cat([graph(xv[i:i + 512]) for i in range(0, len(xv), 512)])
         flip = torch.cat([graph(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
-    flip_logits = ((logits.softmax(1) + flip.softmax(1)) * 0.5).log()
+    flip_logits = flip_average(logits, flip)
     card = {k: v for k, v in fcard.items() if k not in ("speed", "calibration")}
     card.update(id=args.id or f"{fcard['id']}-int8", sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
     card["metrics"] = {"publicTest": metrics(logits, y), "publicTestFlipTTA": metrics(flip_logits, y),

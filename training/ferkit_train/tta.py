@@ -32,12 +32,11 @@ import numpy as np
 import onnx
 import torch
 from onnx import helper, numpy_helper
-from torch import nn
 
 from .data import load_split
-from .export import LABEL_SETS, metrics, projected_accuracy, write_parity_fixture
+from .export import LABEL_SETS, WithFlipTTA, flip_average, metrics, projected_accuracy, write_parity_fixture
 from .onnx_teacher import OnnxModule
-from .train import normalise
+from .train import normalise, predict_logits
 
 P = "ferkit_tta_"  # prefix of every tensor and node this module adds
 
@@ -65,12 +64,11 @@ def wrap_flip(model: onnx.ModelProto) -> onnx.ModelProto:
     const = [numpy_helper.from_array(np.array(v, dtype=np.int64), P + k)
              for k, v in (("starts", [-1]), ("ends", [np.iinfo(np.int64).min]), ("axes", [3]), ("steps", [-1]))]
     const.append(numpy_helper.from_array(np.array(math.log(2.0), dtype=np.float32), P + "log2"))
-    split = [helper.make_node("Split", [P + "logp"], [P + "a", P + "b"], axis=0, name=P + "split")]
-    if opset >= 18:
-        split = [helper.make_node("Split", [P + "logp"], [P + "a", P + "b"], axis=0, num_outputs=2, name=P + "split")]
+    split = helper.make_node("Split", [P + "logp"], [P + "a", P + "b"], axis=0, name=P + "split",
+                             **({"num_outputs": 2} if opset >= 18 else {}))  # an attribute from opset 18 on
     head = [helper.make_node("Slice", [x, P + "starts", P + "ends", P + "axes", P + "steps"], [P + "mirror"], name=P + "mirror"),
             helper.make_node("Concat", [x, P + "mirror"], [pair], axis=0, name=P + "concat")]
-    tail = [helper.make_node("LogSoftmax", [inner], [P + "logp"], axis=1, name=P + "logsoftmax"), *split,
+    tail = [helper.make_node("LogSoftmax", [inner], [P + "logp"], axis=1, name=P + "logsoftmax"), split,
             # logaddexp(a, b) = max + log(exp(a − max) + exp(b − max)); the larger term is exp(0) = 1, so the log is finite
             helper.make_node("Max", [P + "a", P + "b"], [P + "max"], name=P + "max"),
             helper.make_node("Sub", [P + "a", P + "max"], [P + "da"], name=P + "sub_a"),
@@ -88,19 +86,6 @@ def wrap_flip(model: onnx.ModelProto) -> onnx.ModelProto:
     out.ir_version = model.ir_version
     onnx.checker.check_model(out)
     return out
-
-
-class FlipTTA(nn.Module):
-    """The same computation in PyTorch around a frozen graph (``OnnxModule``): the reference for the parity fixture."""
-
-    def __init__(self, graph: nn.Module):
-        super().__init__()
-        self.graph = graph
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        logp = self.graph(torch.cat([x, x.flip(3)])).log_softmax(1)
-        a, b = logp.chunk(2)
-        return torch.logaddexp(a, b) - math.log(2.0)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -124,10 +109,9 @@ def main(argv: list[str] | None = None) -> int:
     inner = OnnxModule(model).eval()
     x, y = load_split(args.data, "PublicTest", args.cache)
     xv = normalise(x)
-    with torch.no_grad():
-        single = torch.cat([inner(xv[i:i + 512]) for i in range(0, len(xv), 512)])
-        mirror = torch.cat([inner(xv[i:i + 512].flip(3)) for i in range(0, len(xv), 512)])
-    flip_logits = torch.logaddexp(single.log_softmax(1), mirror.log_softmax(1)) - math.log(2.0)
+    single = predict_logits(inner, xv, "cpu", fmt=torch.contiguous_format)
+    mirror = predict_logits(inner, xv.flip(3), "cpu", fmt=torch.contiguous_format)
+    flip_logits = flip_average(single, mirror)
 
     card = {k: v for k, v in fcard.items() if k not in ("speed", "calibration")}
     card.update(id=args.id or f"{fcard['id']}-flip", sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
@@ -154,7 +138,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpc.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, out)
     os.replace(tmpc, card_path)
-    write_parity_fixture(FlipTTA(inner).eval(), card["id"], card["sha256"], Path(args.fixtures))
+    write_parity_fixture(WithFlipTTA(inner).eval(), card["id"], card["sha256"], Path(args.fixtures))
     print(f"wrote {out} ({len(data)} bytes), {card_path}")
     return 0
 
