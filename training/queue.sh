@@ -29,8 +29,9 @@ DATA=${DATA:-../../shared/data/fer2013}
 # resnet_s_e160mix (a long schedule with mixup/CutMix) started on 2026-12-03 04:27 as resnet_s_e200mix (--epochs 200); at epoch 75
 # (06:48, 68.07% best) it was renamed and resumed with --epochs 160 so that it ends within the session: the cosine restarts from
 # 75/160 of its course (lr 1.38e-3 -> 1.10e-3 at the switch); epochs 1-75 ran on the 200-epoch curve (summary.csv).
+# resnet_s_e160kd (e160mix distilled from the flip-averaged pair e160mix + triokd, 10 epochs) started on 2026-12-03 08:57.
 # resnet_s_mixup and resnet_s_sgd finished on 2026-12-02 (cards in results/training/); re-run them with QUEUE=...
-QUEUE=${QUEUE:-"resnet_s_e100 resnet_s48 resnet_s_quadkd resnet_s_e160mix"}
+QUEUE=${QUEUE:-"resnet_s_e100 resnet_s48 resnet_s_quadkd resnet_s_e160mix resnet_s_e160kd"}
 # THREADS=2 with one worker finishes one 40-epoch resnet_s run in 55-70 min (2026-12-02) instead of two side by side in
 # ~200 min: use it when a session is too short for two runs (the figures are the same; only the wall time differs)
 common=(--data "$DATA" --schedule cosine --epochs 40 --ema 0.999 --lr 2e-3 --weight-decay 0.05 --threads "${THREADS:-1}")
@@ -43,6 +44,7 @@ run_args() {
     resnet_s_e100) echo "--model resnet_s --epochs 100" ;;                                       # a longer schedule
     resnet_s_quadkd) echo "--model resnet_s --init runs/resnet_s_triokd/best.pt --teacher runs/exports/resnet-s-triokd.onnx,runs/exports/resnet-s-pairkd.onnx,runs/exports/resnet-s-e100.onnx,runs/exports/resnet-s-mixup.onnx --kd-alpha 0.7 --kd-temp 4 --epochs 8 --lr 3e-4" ;;  # the best quartet (69.13%) into the shipped network
     resnet_s_e160mix) echo "--model resnet_s --epochs 160 --mixup 0.5" ;;                       # a long schedule regularised against e100's overfitting (started as 200, see above)
+    resnet_s_e160kd) echo "--model resnet_s --init runs/resnet_s_e160mix/best.pt --teacher runs/exports/resnet-s-e160mix.onnx,runs/exports/resnet-s-triokd.onnx --teacher-flip --kd-alpha 0.7 --kd-temp 4 --epochs 10 --lr 3e-4" ;;  # the two best networks, flip-averaged, into the best single one
     stn_cnn_e20) echo "--model stn_cnn --epochs 20" ;;                                           # the family, shortened
     vgg_e15) echo "--model vgg --epochs 15" ;;                                                   # to fit one session
     *) echo "--model $1" ;;                                                                      # the family

@@ -122,6 +122,26 @@ describe('training recipe (smoke)', () => {
       expect(Math.abs(fa![e] - fb![e])).toBeLessThan(1e-5);
       expect(Math.abs(fa![e] - (qa![e] + qb![e]) / 2)).toBeLessThan(1e-4);
     }
+
+    // an in-graph ensemble (ferkit_train.tta with --model repeated): the float graph on the face and its mirror plus the
+    // int8 graph on the face only; the output's softmax is the mean of those three softmaxes, and ORT matches PyTorch
+    await py(['ferkit_train.tta', '--model', join(tmp, 'models', 'smoke.onnx'), '--model', join(tmp, 'models', 'smoke-int8.onnx'),
+      '--flip', '1,0', '--id', 'smoke-ensemble', '--data', FER2013_DIR, '--out', join(tmp, 'models', 'smoke-ensemble.onnx'), '--fixtures', join(tmp, 'fx')]);
+    const en = await readClassifierModel(join(tmp, 'models', 'smoke-ensemble.onnx'));
+    const enCard = en.card as { input: { tta: string }; tta: { members: { id: string; flip: boolean }[] }; metrics: { publicTestMembers: Record<string, { n: number }> } };
+    expect(enCard.input.tta).toBe('ensemble');
+    expect(enCard.tta.members.map((m) => [m.id, m.flip])).toEqual([['smoke', true], ['smoke-int8', false]]);
+    expect(Object.keys(enCard.metrics.publicTestMembers)).toEqual(['smoke', 'smoke-int8']);
+    const enClassifier = await createExpressionClassifier(ort, en.bytes, en.card, { calibrated: false });
+    const enFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-ensemble.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    const enRows = await enClassifier.logits(enFx.pixels.map((p) => Float32Array.from(p)));
+    enRows.forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - enFx.logits[i]![j]!)).toBeLessThan(1e-3)));
+    const fl = await createExpressionClassifier(ort, model.bytes, model.card, { calibrated: false });
+    const [ea] = await enClassifier.classify([face]);
+    const [sa, sb] = await fl.classify([face, mirror]);
+    for (const e of Object.keys(ea!) as (keyof typeof ea)[]) expect(Math.abs(ea![e] - (sa![e] + sb![e] + qa![e]) / 3)).toBeLessThan(1e-4);
+    await fl.dispose();
+    await enClassifier.dispose();
     await fClassifier.dispose();
     await qClassifier.dispose();
   }, 600_000); // one epoch + two exports, a quantization and a flip wrap (each scores PublicTest): ~50 s on 2 idle cores
