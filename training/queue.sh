@@ -29,7 +29,7 @@ DATA=${DATA:-../../shared/data/fer2013}
 # resnet_s_e160mix (a long schedule with mixup/CutMix) started on 2026-12-03 04:27 as resnet_s_e200mix (--epochs 200); at epoch 75
 # (06:48, 68.07% best) it was renamed and resumed with --epochs 160 so that it ends within the session: the cosine restarts from
 # 75/160 of its course (lr 1.38e-3 -> 1.10e-3 at the switch); epochs 1-75 ran on the 200-epoch curve (summary.csv).
-# resnet_s_e160kd (e160mix distilled from the flip-averaged pair e160mix + triokd, 10 epochs) started on 2026-12-03 08:57.
+# resnet_s_e160kd (e160mix distilled from the flip-averaged pair e160mix + triokd, 10 epochs) ran 2026-12-03 08:54-10:00 (69.04%, under its 69.16% start).
 # resnet_s_mixup and resnet_s_sgd finished on 2026-12-02 (cards in results/training/); re-run them with QUEUE=...
 QUEUE=${QUEUE:-"resnet_s_e100 resnet_s48 resnet_s_quadkd resnet_s_e160mix resnet_s_e160kd"}
 # THREADS=2 with one worker finishes one 40-epoch resnet_s run in 55-70 min (2026-12-02) instead of two side by side in
