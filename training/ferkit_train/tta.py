@@ -43,7 +43,7 @@ import torch
 from onnx import helper, numpy_helper
 
 from .data import load_split
-from .export import LABEL_SETS, WithFlipTTA, flip_average, metrics, projected_accuracy, write_parity_fixture
+from .export import LABEL_SETS, WithFlipTTA, metrics, projected_accuracy, write_parity_fixture
 from .onnx_teacher import OnnxModule
 from .train import normalise, predict_logits
 
@@ -148,17 +148,21 @@ def wrap_views(models: list[onnx.ModelProto], flips: list[bool]) -> onnx.ModelPr
     return out
 
 
+def mean_of_views(views: list[torch.Tensor]) -> torch.Tensor:
+    """Logits ``[N, C]`` whose softmax is the mean of the softmaxes of ``views`` (each ``[N, C]`` logits): what the
+    graph of :func:`wrap_views` computes."""
+    return torch.stack([v.softmax(1) for v in views]).mean(0).log()
+
+
 class ViewEnsemble(torch.nn.Module):
-    """PyTorch twin of :func:`wrap_views` (for the parity fixture): log of the mean softmax over the members and their
-    views."""
+    """PyTorch twin of :func:`wrap_views` (for the parity fixture of an ensemble)."""
 
     def __init__(self, members: list[torch.nn.Module], flips: list[bool]):
         super().__init__()
         self.members, self.flips = torch.nn.ModuleList(members), flips
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        probs = [v.softmax(1) for m, f in zip(self.members, self.flips) for v in ([m(x), m(x.flip(3))] if f else [m(x)])]
-        return (torch.stack(probs).mean(0)).log()
+        return mean_of_views([v for m, f in zip(self.members, self.flips) for v in ([m(x), m(x.flip(3))] if f else [m(x)])])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -176,7 +180,10 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
 
     srcs = [Path(m) for m in args.model]
-    flips = [True] * len(srcs) if args.flip is None else [f.strip() == "1" for f in args.flip.split(",")]
+    flags = ["1"] * len(srcs) if args.flip is None else [f.strip() for f in args.flip.split(",")]
+    if set(flags) - {"0", "1"}:
+        raise SystemExit(f"--flip {args.flip!r}: each entry is 0 or 1")
+    flips = [f == "1" for f in flags]
     if len(flips) != len(srcs):
         raise SystemExit(f"--flip {args.flip!r} has {len(flips)} entries for {len(srcs)} --model")
     if len(srcs) > 1 and not args.id:
@@ -200,13 +207,13 @@ def main(argv: list[str] | None = None) -> int:
         views.append(s)
         if f:
             views.append(predict_logits(m, xv.flip(3), "cpu", fmt=torch.contiguous_format))
-    out_logits = flip_average(*views) if len(views) == 2 else torch.stack([v.softmax(1) for v in views]).mean(0).log()
+    out_logits = mean_of_views(views)
 
     fcard = fcards[0]
-    n_views = len(views)
+    n_views, ensemble = len(views), len(srcs) > 1
     card = {k: v for k, v in fcard.items() if k not in ("speed", "calibration")}
     card.update(id=args.id or f"{fcard['id']}-flip", sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
-    if len(srcs) == 1:
+    if not ensemble:
         card["input"] = dict(fcard["input"], tta="flip",
                              note=fcard["input"].get("note", "") + "; the graph also classifies the mirror image and "
                                   "averages the two softmaxes (flip TTA, 2x compute, included in every speed figure)")
@@ -223,14 +230,14 @@ def main(argv: list[str] | None = None) -> int:
                        "note": f"PublicTest through this graph ({what}: what the shipped model gives; computed in "
                                f"PyTorch from the members' graphs); {fcard['id']} alone on the face only separately.",
                        "publicTestLabelSets": {k: projected_accuracy(out_logits.softmax(1), y, k) for k in LABEL_SETS}}
-    if len(srcs) > 1:
+    if ensemble:
         card["metrics"]["publicTestMembers"] = {c["id"]: metrics(s, y) for c, s in zip(fcards, singles)}
     card["tta"] = {"method": ("flip: mean of the softmax of the face and of its left-right mirror, one run of 2N"
-                              if len(srcs) == 1 else
+                              if not ensemble else
                               f"ensemble: mean of {n_views} softmaxes, each member on the face (and on its mirror where flip)"),
                    "fromModel": {"id": fcard["id"], "sha256": fcard["sha256"]},
                    **({"members": [{"id": c["id"], "sha256": c["sha256"], "flip": f} for c, f in zip(fcards, flips)]}
-                      if len(srcs) > 1 else {}),
+                      if ensemble else {}),
                    "command": "cd training && /usr/bin/python3 -m ferkit_train.tta " + " ".join(sys.argv[1:] if argv is None else argv)}
     print(f"{card['id']}: PublicTest {card['metrics']['publicTest']['accuracy']:.4f} "
           f"({fcard['id']} single crop {card['metrics']['publicTestSingleCrop']['accuracy']:.4f}), "
@@ -244,7 +251,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpc.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, out)
     os.replace(tmpc, card_path)
-    twin = WithFlipTTA(inners[0]).eval() if len(srcs) == 1 else ViewEnsemble(inners, flips).eval()
+    twin = ViewEnsemble(inners, flips).eval() if ensemble else WithFlipTTA(inners[0]).eval()
     write_parity_fixture(twin, card["id"], card["sha256"], Path(args.fixtures))
     print(f"wrote {out} ({len(data)} bytes), {card_path}")
     return 0
