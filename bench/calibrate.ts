@@ -90,7 +90,10 @@ for (const id of models) {
   const fit = fitTemperature(hold.logits, hold.labels);
   const T = fit.temperature;
   // runs with --calibration-holdout (the default since it exists) record it in their args
-  const heldOut = (m.card as { training?: { args?: { calibration_holdout?: number } } }).training?.args?.calibration_holdout === 1;
+  // the hold-out was left out of training: by the run itself, or by every member of an in-graph ensemble
+  const training = (m.card as { training?: { args?: { calibration_holdout?: number }; members?: Record<string, { calibration_holdout?: number }> } }).training;
+  const heldOut = training?.args?.calibration_holdout === 1
+    || (training?.members !== undefined && Object.values(training.members).every((t) => t.calibration_holdout === 1));
   const holdRaw = ece(probsAt(hold.logits, 1), hold.labels);
   const holdCal = ece(probsAt(hold.logits, T), hold.labels);
   const pubRawP = probsAt(pub.logits, 1);

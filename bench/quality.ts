@@ -15,7 +15,7 @@
  * Writes results/quality.json (`--out`) and the charts docs/quality/*.svg (`--charts DIR`); prints the thresholds each
  * rule suggests. Those committed files are the float `ferkit-resnet-s`'s (`--model ferkit-resnet-s`); the int8
  * single-crop graph's run is `--model ferkit-resnet-s-int8 --out results/quality-int8.json --charts /tmp/quality-int8`, the
- * flip-TTA default's `--model ferkit-resnet-s-int8-flip --out results/quality-int8-flip.json --charts /tmp/quality-int8-flip`.
+ * default's `--model ferkit-resnet-s-int8-ensemble --out results/quality-int8-ensemble.json --charts /tmp/quality-ens`.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';

@@ -42,7 +42,7 @@ export interface ServeCliOptions {
   workers?: number;
   /** ONNX Runtime threads per analysis (default 1). */
   threads?: number;
-  /** Classifier of /v1/analyze when a request names none (default `BUNDLED_CLASSIFIERS.default`, ferkit-resnet-s-int8-flip). */
+  /** Classifier of /v1/analyze when a request names none (default `BUNDLED_CLASSIFIERS.default`, ferkit-resnet-s-int8-ensemble). */
   model?: BundledClassifierId;
   /** Video jobs at once (default 1). */
   videoWorkers?: number;

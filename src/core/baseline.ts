@@ -19,14 +19,14 @@ import { FerkitError, numberIn } from './errors.js';
 import { EXPRESSIONS, type ExpressionProbabilities } from './labels.js';
 
 /**
- * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8-flip`, calibrated) sees it: its
- * mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured 2026-12-03 with the `resnet_s_triokd`
- * network and flip TTA, by `node dist/bench/temporal.js --model ferkit-resnet-s-int8-flip`, `results/temporal-int8-flip.json`
- * → `neutralReference`; the single-crop graph and the two previous weights gave the same within 0.005 and 0.02). Sums to 1
- * (neutral rounded up by 0.0001).
+ * The resting face of a typical person, as the default classifier (`ferkit-resnet-s-int8-ensemble`, calibrated) sees it:
+ * its mean probability record over the 607 FER2013 PublicTest "neutral" crops (measured 2026-12-03 by
+ * `node dist/bench/temporal.js --model ferkit-resnet-s-int8-ensemble`, `results/temporal-int8-ensemble.json` →
+ * `neutralReference`; the previous default, one network with flip TTA, gave the same within 0.006, and the weights
+ * before it within 0.02). Sums to 1.
  */
 export const NEUTRAL_REFERENCE: Readonly<ExpressionProbabilities> = Object.freeze({
-  angry: 0.0854, disgust: 0.0249, fear: 0.0715, happy: 0.0761, sad: 0.1413, surprise: 0.0321, neutral: 0.5687,
+  angry: 0.0848, disgust: 0.0269, fear: 0.07, happy: 0.0791, sad: 0.1356, surprise: 0.0305, neutral: 0.5731,
 });
 
 /** Options of {@link BaselineEstimator} and {@link relativeToBaseline}. */

@@ -40,9 +40,10 @@ export interface QualityThresholds {
  * The default thresholds, read off the curves of `node dist/bench/quality.js` (the float model `ferkit-resnet-s` with
  * its temperature, FER2013 PublicTest; re-measured 2026-12-01 after it was retrained and calibrated; figures and charts
  * in `docs/quality.md`, data in `results/quality.json`; the same rules on the int8 single-crop graph's curves give the
- * same thresholds, `results/quality-int8.json`; on the flip-TTA default's, `results/quality-int8-flip.json` (2026-12-03),
- * top-1 0.6 and margin 0.4, because the bins top-1 0.5–0.6 (47.0% right, n = 406) and margin 0.3–0.4 (47.9%, n = 240)
- * fall just under 50%, within about one standard error of it, so the thresholds stay):
+ * same thresholds, `results/quality-int8.json`; on the default's (the two-network ensemble of 2026-12-03),
+ * `results/quality-int8-ensemble.json`, top-1 0.6 and margin 0.4, because the bins top-1 0.5–0.6 (49.5% right, n = 408)
+ * and margin 0.3–0.4 (47.6%, n = 229) fall just under 50%, within about one standard error of it, so the thresholds
+ * stay, as they did for the previous default's flip-TTA graph):
  * - face size and sharpness: the lowest value whose accuracy stays within 5 points of undegraded faces (67.1%):
  *   40 px (65.8%; 32 px gave 61.9%), Laplacian variance 300 (300–400: 62.6%; 200–300: 60.3%);
  * - top-1 probability and margin: the lowest value above which the label is right more often than wrong in every bin

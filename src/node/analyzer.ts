@@ -18,7 +18,7 @@ import { loadNodeRuntime } from './runtime.js';
 export interface AnalyzerOptions {
   /** Face detector options (model 'auto' | 'front' | 'back', minScore, minFacePx, maxFaces, tiling). */
   detector?: FaceDetectorOptions;
-  /** Classifier: a bundled model id (default `ferkit-resnet-s-int8-flip`; `ferkit-resnet-s-int8`, the same network single crop at twice the speed; `ferkit-resnet-s`, its float network; `ferkit-lite` for weak devices) or a path to an `.onnx` with its `.card.json` beside it. */
+  /** Classifier: a bundled model id (default `ferkit-resnet-s-int8-ensemble`, two int8 networks in one graph; `ferkit-resnet-s-int8`, the better of the two alone at twice the speed; `ferkit-resnet-s`, its float network; `ferkit-lite` for weak devices) or a path to an `.onnx` with its `.card.json` beside it. */
   classifier?: { model?: string };
   /** Label set for each face's `projected` field ('7' = none). */
   labels?: LabelSetId;

@@ -71,7 +71,7 @@ export async function readDetectorModels(): Promise<{ front: Uint8Array; back: U
 }
 
 /**
- * Reads a classifier: a bundled id (`ferkit-resnet-s-int8-flip`, `ferkit-resnet-s-int8`, `ferkit-resnet-s`, `ferkit-lite`; see `BUNDLED_CLASSIFIERS`) or a path to an `.onnx` file whose card is `<name>.card.json` beside it.
+ * Reads a classifier: a bundled id (`ferkit-resnet-s-int8-ensemble`, `ferkit-resnet-s-int8`, `ferkit-resnet-s`, `ferkit-lite`; see `BUNDLED_CLASSIFIERS`) or a path to an `.onnx` file whose card is `<name>.card.json` beside it.
  * @throws {FerkitError} `E_MODEL_LOAD` naming the missing file.
  */
 export async function readClassifierModel(idOrPath: string = DEFAULT_CLASSIFIER): Promise<{ bytes: Uint8Array; card: unknown; path: string }> {

@@ -71,7 +71,7 @@ export interface ServerOptions {
    * false: on the main thread.
    */
   analysisThreads?: boolean;
-  /** Classifier of `/v1/analyze` when the request names none: one of `BUNDLED_CLASSIFIER_IDS` (default `ferkit-resnet-s-int8-flip`). */
+  /** Classifier of `/v1/analyze` when the request names none: one of `BUNDLED_CLASSIFIER_IDS` (default `ferkit-resnet-s-int8-ensemble`). */
   defaultModel?: BundledClassifierId;
   /** ONNX Runtime threads per analysis. Default 1 (parallelism comes from `workers`; more threads per run oversubscribe the cores). */
   threadsPerAnalysis?: number;

@@ -45,7 +45,7 @@ export interface InferenceOptions {
    * (measured on 2 cores with one busy: 40 ms per 640×480 request with ORT's default threads, 13 ms with 1).
    */
   threadsPerAnalysis?: number;
-  /** Classifier when a request names none (a bundled id). Default: the library's default (`BUNDLED_CLASSIFIERS.default`, `ferkit-resnet-s-int8-flip`). */
+  /** Classifier when a request names none (a bundled id). Default: the library's default (`BUNDLED_CLASSIFIERS.default`, `ferkit-resnet-s-int8-ensemble`). */
   defaultModel?: string;
 }
 

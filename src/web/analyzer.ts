@@ -22,7 +22,7 @@ export interface WebAnalyzerOptions {
   modelsUrl?: string;
   /** URL prefix of onnxruntime-web's `.wasm`/`.mjs` files (same origin). Default `./ort/`. */
   wasmPaths?: string;
-  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default `ferkit-resnet-s-int8-flip` (`BUNDLED_CLASSIFIERS.default`); `ferkit-resnet-s-int8` (the same network single crop, twice the faces/s), `ferkit-resnet-s` (its float network), `ferkit-lite` for weak devices. */
+  /** Classifier id (`<id>.onnx` + `<id>.card.json` under `modelsUrl`). Default `ferkit-resnet-s-int8-ensemble` (`BUNDLED_CLASSIFIERS.default`, two int8 networks in one graph); `ferkit-resnet-s-int8` (the better of the two alone, twice the faces/s), `ferkit-resnet-s` (its float network), `ferkit-lite` for weak devices. */
   classifier?: string;
   backend?: WebBackend;
   /** WASM threads (see {@link OrtWebOptions.threads}). */

@@ -31,11 +31,17 @@ export function modelRows(root: string): ModelFileRow[] {
       const rel = dir ? `${dir}/${f}` : f;
       const cardRel = rel.replace(/\.onnx$/, '.card.json');
       const card = JSON.parse(readFileSync(join(root, 'models', cardRel), 'utf8')) as {
-        id?: string; license?: string; trainedOn?: string; quantization?: { floatModel?: { id?: string } }; tta?: { fromModel?: { id?: string } };
+        id?: string; license?: string; trainedOn?: string; quantization?: { floatModel?: { id?: string }; qat?: unknown };
+        tta?: { fromModel?: { id?: string }; members?: { id: string; views: string }[] };
       };
       const license = card.license ?? 'see card';
-      const source = card.tta
+      const views: Record<string, string> = { face: 'on the face', both: 'on the face and its mirror image', mirror: 'on the mirror image' };
+      const source = card.tta?.members
+        ? `in-graph ensemble: ${card.tta.members.map((m) => `\`${m.id}\` ${views[m.views] ?? m.views}`).join(' + ')} (\`training/ferkit_train/tta.py\`); card \`${cardRel}\``
+        : card.tta
         ? `\`${card.tta.fromModel?.id ?? '?'}\` with flip test-time augmentation in the graph (\`training/ferkit_train/tta.py\`); card \`${cardRel}\``
+        : card.quantization?.qat
+        ? `int8 quantization-aware fine-tuning of \`${card.quantization.floatModel?.id ?? '?'}\` (\`training/ferkit_train/qat.py\`); card \`${cardRel}\``
         : card.quantization
         ? `int8 quantization of \`${card.quantization.floatModel?.id ?? '?'}\` (\`training/ferkit_train/quantize.py\`); card \`${cardRel}\``
         : `trained by ferkit (\`training/\`), FER2013 Training; card \`${cardRel}\``;

@@ -128,9 +128,9 @@ describe('training recipe (smoke)', () => {
     await py(['ferkit_train.tta', '--model', join(tmp, 'models', 'smoke.onnx'), '--model', join(tmp, 'models', 'smoke-int8.onnx'),
       '--flip', '1,0', '--id', 'smoke-ensemble', '--data', FER2013_DIR, '--out', join(tmp, 'models', 'smoke-ensemble.onnx'), '--fixtures', join(tmp, 'fx')]);
     const en = await readClassifierModel(join(tmp, 'models', 'smoke-ensemble.onnx'));
-    const enCard = en.card as { input: { tta: string }; tta: { members: { id: string; flip: boolean }[] }; metrics: { publicTestMembers: Record<string, { n: number }> } };
+    const enCard = en.card as { input: { tta: string }; tta: { members: { id: string; views: string }[] }; metrics: { publicTestMembers: Record<string, { n: number }> } };
     expect(enCard.input.tta).toBe('ensemble');
-    expect(enCard.tta.members.map((m) => [m.id, m.flip])).toEqual([['smoke', true], ['smoke-int8', false]]);
+    expect(enCard.tta.members.map((m) => [m.id, m.views])).toEqual([['smoke', 'both'], ['smoke-int8', 'face']]);
     expect(Object.keys(enCard.metrics.publicTestMembers)).toEqual(['smoke', 'smoke-int8']);
     const enClassifier = await createExpressionClassifier(ort, en.bytes, en.card, { calibrated: false });
     const enFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-ensemble.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
@@ -140,6 +140,17 @@ describe('training recipe (smoke)', () => {
     const [ea] = await enClassifier.classify([face]);
     const [sa, sb] = await fl.classify([face, mirror]);
     for (const e of Object.keys(ea!) as (keyof typeof ea)[]) expect(Math.abs(ea![e] - (sa![e] + sb![e] + qa![e]) / 3)).toBeLessThan(1e-4);
+    // `--flip 0,m`, the default's design: the first member on the face, the second on the mirror image only (two views)
+    await py(['ferkit_train.tta', '--model', join(tmp, 'models', 'smoke.onnx'), '--model', join(tmp, 'models', 'smoke-int8.onnx'),
+      '--flip', '0,m', '--id', 'smoke-cross', '--data', FER2013_DIR, '--out', join(tmp, 'models', 'smoke-cross.onnx'), '--fixtures', join(tmp, 'fx')]);
+    const cross = await readClassifierModel(join(tmp, 'models', 'smoke-cross.onnx'));
+    expect((cross.card as { tta: { members: { views: string }[] } }).tta.members.map((m) => m.views)).toEqual(['face', 'mirror']);
+    const crossClassifier = await createExpressionClassifier(ort, cross.bytes, cross.card, { calibrated: false });
+    const crossFx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-cross.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    (await crossClassifier.logits(crossFx.pixels.map((p) => Float32Array.from(p)))).forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - crossFx.logits[i]![j]!)).toBeLessThan(0.05)));
+    const [ca] = await crossClassifier.classify([face]);
+    for (const e of Object.keys(ca!) as (keyof typeof ca)[]) expect(Math.abs(ca![e] - (sa![e] + qb![e]) / 2)).toBeLessThan(1e-4);
+    await crossClassifier.dispose();
     await fl.dispose();
     await enClassifier.dispose();
     await fClassifier.dispose();
@@ -159,6 +170,26 @@ describe('training recipe (smoke)', () => {
     const rows = (dir: string) => readFileSync(join(tmp, dir, 'summary.csv'), 'utf8').trim().split('\n').map((r) => r.split(',').slice(0, -1).join(','));
     expect(rows('resumed')).toEqual(rows('whole'));
   }, 120_000);
+
+  // Quantization-aware fine-tuning (ferkit_train.qat, how ferkit-resnet-s-int8 was made): its forward pass is the int8
+  // graph quantize.py writes (the same top-1 from the start), and the graph it exports is what ONNX Runtime then runs
+  test.skipIf(!HAS_TORCH || !HAS_FER2013)(`qat: one epoch on 256 images through the int8 graph, exported as a QDQ graph ORT runs ${HAS_FER2013 ? '' : NO_SHARED}`, async () => {
+    const out = join(tmp, 'qat');
+    const log = await py(['ferkit_train.qat', '--model', '../models/ferkit-resnet-s.onnx', '--data', FER2013_DIR, '--out', out, '--limit', '256',
+      '--epochs', '1', '--calibration', '64', '--threads', '1', '--id', 'smoke-qat', '--export', join(out, 'smoke-qat.onnx'), '--fixtures', join(tmp, 'fx')]);
+    // the trainable graph and quantize.py's int8 graph of the same weights and ranges: the same logits up to rounding ties
+    expect(Number(/max \|logit difference\| ([0-9.e+-]+)/.exec(log)?.[1])).toBeLessThan(0.1);
+    expect(log).toMatch(/^epoch=1 .*holdout=/m);
+    const q = await readClassifierModel(join(out, 'smoke-qat.onnx'));
+    const card = q.card as { id: string; quantization: { floatModel: { id: string }; qat: { epochs: number; trainImages: number } }; metrics: { publicTest: { n: number } } };
+    expect([card.id, card.quantization.floatModel.id, card.quantization.qat.epochs, card.quantization.qat.trainImages]).toEqual(['smoke-qat', 'ferkit-resnet-s', 1, 256]);
+    expect(card.metrics.publicTest.n).toBe(3589);
+    expect(q.bytes.length).toBeLessThan(1_300_000); // int8 weights: about a quarter of the 4.5 MB float graph
+    const classifier = await createExpressionClassifier(ort, q.bytes, q.card, { calibrated: false });
+    const fx = JSON.parse(readFileSync(join(tmp, 'fx', 'smoke-qat.parity.json'), 'utf8')) as { pixels: number[][]; logits: number[][] };
+    (await classifier.logits(fx.pixels.map((p) => Float32Array.from(p)))).forEach((r, i) => r.forEach((v, j) => expect(Math.abs(v - fx.logits[i]![j]!)).toBeLessThan(0.05)));
+    await classifier.dispose();
+  }, 300_000);
 
   test.skipIf(!HAS_TORCH)('--init from a shipped .onnx: the PyTorch network computes the graph\'s logits (BatchNorm unfolded); int8 graphs and other architectures are refused', async () => {
     const stdout = await pyCode([

@@ -149,6 +149,16 @@ def write_json_atomic(obj, path: Path) -> None:
     os.replace(tmp, path)
 
 
+def append_summary_row(path: Path, row: dict) -> None:
+    """Appends one epoch's ``row`` to the CSV ``path`` (``summary.csv``), with a header line when the file is new."""
+    new = not path.exists()
+    with open(path, "a", newline="") as fh:
+        w = csv.DictWriter(fh, fieldnames=list(row))
+        if new:
+            w.writeheader()
+        w.writerow(row)
+
+
 def learning_rate(args: argparse.Namespace, state: dict, epoch_progress: float) -> float:
     """LR at ``epoch_progress`` epochs from the start (fractional)."""
     if args.schedule == "onecycle":
@@ -427,12 +437,7 @@ def main(argv: list[str] | None = None) -> int:
         row = {"epoch": epoch, "lr": f"{lr:.3e}", "train_loss": f"{tot_loss / max(tot_n, 1):.4f}",
                "train_acc": f"{tot_correct / max(tot_n, 1):.4f}", "val_loss": f"{val_loss:.4f}", "val_acc": f"{val_acc:.4f}",
                "best_acc": f"{state['best_acc']:.4f}", "seconds": f"{dt:.1f}"}
-        new = not (out / "summary.csv").exists()
-        with open(out / "summary.csv", "a", newline="") as fh:
-            w = csv.DictWriter(fh, fieldnames=list(row))
-            if new:
-                w.writeheader()
-            w.writerow(row)
+        append_summary_row(out / "summary.csv", row)
         print(" ".join(f"{k}={v}" for k, v in row.items()) + (" *" if improved else ""), flush=True)
         perm = None
         checkpoint()

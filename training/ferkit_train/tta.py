@@ -15,16 +15,22 @@ The contract of the card is unchanged (input ``input`` float32 ``[N, 1, 48, 48]`
 ``logits`` ``[N, 7]``, FER2013 order); the card gains ``input.tta: "flip"``, its ``publicTest`` figures become the
 flip-averaged ones and ``publicTestSingleCrop`` keeps the network's own. Compute is 2× the input graph's.
 
-With ``--model`` repeated, the graph is an in-graph ensemble (:func:`wrap_views`): each member runs on the face and,
-where ``--flip`` says 1, also on its mirror; the output is the log of the mean of all those softmaxes. The card says
+With ``--model`` repeated, the graph is an in-graph ensemble (:func:`wrap_views`): each member runs on the face
+(``--flip`` entry 0), on the face and its mirror (1) or on the mirror only (``m``); the output is the log of the mean
+of all those softmaxes. The card says
 ``input.tta: "ensemble"`` and lists the members (``tta.members``, ``metrics.publicTestMembers``). Compute is one run of
 the member per view: three views measured 1,415 faces/s at batch 64 on the 2-core machine (2026-12-03), under the
-default's 1,500 bar, so an ensemble for the default can have two views at most.
+default's 1,500 bar, so an ensemble for the default can have two views at most. The default since 2026-12-03 12:10 is
+such a pair: one network on the face, another on the mirror image (``--flip 0,m``), which adds the flip's diversity to
+the ensemble's without a third view.
 
     /usr/bin/python3 -m ferkit_train.tta --model ../models/ferkit-resnet-s-int8.onnx \\
         --data ../../shared/data/fer2013 --out ../models/ferkit-resnet-s-int8-flip.onnx
     /usr/bin/python3 -m ferkit_train.tta --model a-int8.onnx --model b-int8.onnx --flip 0,0 --id pair \\
         --data ../../shared/data/fer2013 --out runs/exports/pair.onnx --fixtures runs/exports
+    /usr/bin/python3 -m ferkit_train.tta --model candidates/resnet-s-triokd-int8.onnx \
+        --model ../models/ferkit-resnet-s-int8.onnx --flip 0,m --id ferkit-resnet-s-int8-ensemble \
+        --data ../../shared/data/fer2013 --out ../models/ferkit-resnet-s-int8-ensemble.onnx   # the default
 """
 from __future__ import annotations
 
@@ -48,6 +54,15 @@ from .onnx_teacher import OnnxModule
 from .train import normalise, predict_logits
 
 P = "ferkit_tta_"  # prefix of every tensor and node this module adds
+VIEWS = {"0": "face", "1": "both", "m": "mirror"}  # --flip entries: the views each member classifies
+
+
+def _mode(flip: bool | str) -> str:
+    """A member's views: ``"face"``, ``"both"`` (face and mirror) or ``"mirror"``; ``True``/``False`` mean both/face."""
+    mode = {True: "both", False: "face"}.get(flip, flip) if isinstance(flip, bool) else flip
+    if mode not in ("face", "both", "mirror"):
+        raise ValueError(f"view {flip!r}: expected face, both or mirror")
+    return mode
 
 
 def wrap_flip(model: onnx.ModelProto) -> onnx.ModelProto:
@@ -65,9 +80,10 @@ def _io(model: onnx.ModelProto) -> tuple[str, str]:
     return inputs[0].name, g.output[0].name
 
 
-def wrap_views(models: list[onnx.ModelProto], flips: list[bool]) -> onnx.ModelProto:
+def wrap_views(models: list[onnx.ModelProto], flips: list[bool | str]) -> onnx.ModelProto:
     """One graph that averages the softmaxes of several classifiers (an ensemble), each on the face and, where its
-    ``flips`` entry is true, also on its mirror image (one run of 2N for that member). Input and output are those of
+    ``flips`` entry is true (or ``"both"``), also on its mirror image (one run of 2N for that member); an entry
+    ``"mirror"`` runs that member on the mirror image only. Input and output are those of
     ``models[0]`` (``[N, 1, H, W]`` in, ``[N, C]`` logits out); the output is log(mean of the softmaxes), combined with
     a stable pairwise logaddexp. With one member and a flip this is :func:`wrap_flip`'s graph, node for node (the
     members of an ensemble get the name prefix ``ferkit_tta_m<i>_``). Raises ``ValueError`` for graphs with another
@@ -85,20 +101,22 @@ def wrap_views(models: list[onnx.ModelProto], flips: list[bool]) -> onnx.ModelPr
     single = len(models) == 1
     head, body, tail, weights, value_info = [], [], [], [], []
     const = []
-    if any(flips):
+    modes = [_mode(f) for f in flips]
+    if any(mode != "face" for mode in modes):
         const += [numpy_helper.from_array(np.array(v, dtype=np.int64), P + k)
                   for k, v in (("starts", [-1]), ("ends", [np.iinfo(np.int64).min]), ("axes", [3]), ("steps", [-1]))]
         head.append(helper.make_node("Slice", [x, P + "starts", P + "ends", P + "axes", P + "steps"], [P + "mirror"],
                                      name=P + "mirror"))
     logps = []  # [N, C] log-probabilities, one per view
-    for i, (m, flip) in enumerate(zip(models, flips)):
+    for i, (m, mode) in enumerate(zip(models, modes)):
+        flip = mode == "both"
         q = "" if single else f"{P}m{i}_"
         if q:
             m = onnx.compose.add_prefix(m, q)
         mx, my = _io(m)
         sfx = "" if single else str(i)
         pair, inner = P + "pair" + sfx, P + "inner_logits" + sfx
-        feed = pair if flip else x
+        feed = pair if flip else P + "mirror" if mode == "mirror" else x
         for n in m.graph.node:
             c = onnx.NodeProto()
             c.CopyFrom(n)
@@ -138,7 +156,7 @@ def wrap_views(models: list[onnx.ModelProto], flips: list[bool]) -> onnx.ModelPr
             acc = P + "lse" + s
         tail.append(helper.make_node("Sub", [acc, P + f"log{n_views}"], [y], name=P + "mean"))
     g = model.graph
-    name = g.name + "_flip_tta" if single and flips[0] else g.name + f"_ensemble{len(models)}"
+    name = g.name + "_flip_tta" if single and modes[0] == "both" else g.name + f"_ensemble{len(models)}"
     out = helper.make_model(
         helper.make_graph(head + body + tail, name, list(g.input), list(g.output), weights + const,
                           value_info=value_info),
@@ -157,12 +175,13 @@ def mean_of_views(views: list[torch.Tensor]) -> torch.Tensor:
 class ViewEnsemble(torch.nn.Module):
     """PyTorch twin of :func:`wrap_views` (for the parity fixture of an ensemble)."""
 
-    def __init__(self, members: list[torch.nn.Module], flips: list[bool]):
+    def __init__(self, members: list[torch.nn.Module], flips: list[bool | str]):
         super().__init__()
-        self.members, self.flips = torch.nn.ModuleList(members), flips
+        self.members, self.modes = torch.nn.ModuleList(members), [_mode(f) for f in flips]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return mean_of_views([v for m, f in zip(self.members, self.flips) for v in ([m(x), m(x.flip(3))] if f else [m(x)])])
+        views = {"face": lambda m: [m(x)], "both": lambda m: [m(x), m(x.flip(3))], "mirror": lambda m: [m(x.flip(3))]}
+        return mean_of_views([v for m, mode in zip(self.members, self.modes) for v in views[mode](m)])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -171,31 +190,34 @@ def main(argv: list[str] | None = None) -> int:
                    help="single-crop classifier .onnx (float or int8), its .card.json beside it; repeat it for an "
                         "in-graph ensemble (one graph averaging the members' softmaxes)")
     p.add_argument("--flip", default=None,
-                   help="per --model, 1 = also classify the mirror image, 0 = the face only (default: 1 for each)")
+                   help="per --model, comma-separated: 0 = the face only, 1 = the face and its mirror image, m = the "
+                        "mirror image only (default: 1 for each)")
     p.add_argument("--data", required=True, help="FER2013 root or fer2013.csv (for the PublicTest figures)")
     p.add_argument("--out", required=True, help=".onnx to write (its card is written beside it)")
     p.add_argument("--id", default=None, help="model id (default: the input's id + '-flip'; required for an ensemble)")
+    p.add_argument("--selected-on", default=None, help="the card's selectedOn: how this graph was chosen (default: the "
+                                                     "first member's)")
     p.add_argument("--cache", default=None)
     p.add_argument("--fixtures", default="../test/fixtures", help="folder for <id>.parity.json")
     args = p.parse_args(argv)
 
     srcs = [Path(m) for m in args.model]
     flags = ["1"] * len(srcs) if args.flip is None else [f.strip() for f in args.flip.split(",")]
-    if set(flags) - {"0", "1"}:
-        raise SystemExit(f"--flip {args.flip!r}: each entry is 0 or 1")
-    flips = [f == "1" for f in flags]
-    if len(flips) != len(srcs):
-        raise SystemExit(f"--flip {args.flip!r} has {len(flips)} entries for {len(srcs)} --model")
+    if set(flags) - set(VIEWS):
+        raise SystemExit(f"--flip {args.flip!r}: each entry is 0, 1 or m")
+    modes = [VIEWS[f] for f in flags]
+    if len(modes) != len(srcs):
+        raise SystemExit(f"--flip {args.flip!r} has {len(modes)} entries for {len(srcs)} --model")
     if len(srcs) > 1 and not args.id:
         raise SystemExit("an ensemble needs --id")
-    if len(srcs) == 1 and not flips[0]:
-        raise SystemExit("one --model without a flip is the model itself: nothing to wrap")
+    if len(srcs) == 1 and modes[0] != "both":
+        raise SystemExit("one --model is wrapped with --flip 1 (face and mirror); 0 is the model itself, m its mirror only")
     fcards = [json.loads(src.with_suffix(".card.json").read_text()) for src in srcs]
     for src, fcard in zip(srcs, fcards):
         if fcard.get("input", {}).get("tta", "none") != "none":
             raise SystemExit(f"{src}: its card says input.tta={fcard['input']['tta']!r}; wrap a single-crop graph")
     models = [onnx.load(str(src)) for src in srcs]
-    wrapped = wrap_views(models, flips)
+    wrapped = wrap_views(models, modes)
     data = wrapped.SerializeToString()
 
     inners = [OnnxModule(m).eval() for m in models]
@@ -203,9 +225,10 @@ def main(argv: list[str] | None = None) -> int:
     xv = normalise(x)
     singles = [predict_logits(m, xv, "cpu", fmt=torch.contiguous_format) for m in inners]
     views = []
-    for m, s, f in zip(inners, singles, flips):
-        views.append(s)
-        if f:
+    for m, s, mode in zip(inners, singles, modes):
+        if mode != "mirror":
+            views.append(s)
+        if mode != "face":
             views.append(predict_logits(m, xv.flip(3), "cpu", fmt=torch.contiguous_format))
     out_logits = mean_of_views(views)
 
@@ -213,17 +236,29 @@ def main(argv: list[str] | None = None) -> int:
     n_views, ensemble = len(views), len(srcs) > 1
     card = {k: v for k, v in fcard.items() if k not in ("speed", "calibration")}
     card.update(id=args.id or f"{fcard['id']}-flip", sha256=hashlib.sha256(data).hexdigest(), bytes=len(data))
+    if args.selected_on:
+        card["selectedOn"] = args.selected_on
     if not ensemble:
         card["input"] = dict(fcard["input"], tta="flip",
                              note=fcard["input"].get("note", "") + "; the graph also classifies the mirror image and "
                                   "averages the two softmaxes (flip TTA, 2x compute, included in every speed figure)")
         what = "flip TTA included"
     else:
-        names = " + ".join(f"{c['id']}{' (face and mirror)' if f else ''}" for c, f in zip(fcards, flips))
+        on = {"face": "", "both": " (face and mirror)", "mirror": " (on the mirror image)"}
+        names = " + ".join(f"{c['id']}{on[mode]}" for c, mode in zip(fcards, modes))
         card["input"] = dict(fcard["input"], tta="ensemble",
                              note=fcard["input"].get("note", "") + f"; the graph runs {names} and averages the "
                                   f"{n_views} softmaxes ({n_views}x compute, included in every speed figure)")
         card["parameters"] = sum(int(c.get("parameters", 0)) for c in fcards)
+        card.pop("quantization", None)
+        if any("quantization" in c for c in fcards):  # int8 members: their recipes (the floatModel of each is its own)
+            card["quantization"] = {"members": {c["id"]: c["quantization"] for c in fcards if "quantization" in c}}
+        card["training"] = {"note": "an in-graph ensemble of trained networks: each member's training is in its own card "
+                                    "(tta.members); below, each member's command, epochs and minutes",
+                            "members": {c["id"]: {**{k: c.get("training", {}).get(k) for k in ("command", "epochsRun", "trainMinutes", "machine")},
+                                                  # 1 when the member's training left the calibration hold-out out
+                                                  "calibration_holdout": c.get("training", {}).get("args", {}).get("calibration_holdout")}
+                                        for c in fcards}}
         card["trainedOn"] = " | ".join(f"{c['id']}: {c.get('trainedOn', '?')}" for c in fcards)
         what = "the ensemble"
     card["metrics"] = {"publicTest": metrics(out_logits, y), "publicTestSingleCrop": metrics(singles[0], y),
@@ -234,9 +269,9 @@ def main(argv: list[str] | None = None) -> int:
         card["metrics"]["publicTestMembers"] = {c["id"]: metrics(s, y) for c, s in zip(fcards, singles)}
     card["tta"] = {"method": ("flip: mean of the softmax of the face and of its left-right mirror, one run of 2N"
                               if not ensemble else
-                              f"ensemble: mean of {n_views} softmaxes, each member on the face (and on its mirror where flip)"),
+                              f"ensemble: mean of {n_views} softmaxes, each member on its views (face, face and mirror, or mirror)"),
                    "fromModel": {"id": fcard["id"], "sha256": fcard["sha256"]},
-                   **({"members": [{"id": c["id"], "sha256": c["sha256"], "flip": f} for c, f in zip(fcards, flips)]}
+                   **({"members": [{"id": c["id"], "sha256": c["sha256"], "views": mode} for c, mode in zip(fcards, modes)]}
                       if ensemble else {}),
                    "command": "cd training && /usr/bin/python3 -m ferkit_train.tta " + " ".join(sys.argv[1:] if argv is None else argv)}
     print(f"{card['id']}: PublicTest {card['metrics']['publicTest']['accuracy']:.4f} "
@@ -251,7 +286,7 @@ def main(argv: list[str] | None = None) -> int:
     tmpc.write_text(json.dumps(card, indent=2) + "\n")
     os.replace(tmp, out)
     os.replace(tmpc, card_path)
-    twin = ViewEnsemble(inners, flips).eval() if ensemble else WithFlipTTA(inners[0]).eval()
+    twin = ViewEnsemble(inners, modes).eval() if ensemble else WithFlipTTA(inners[0]).eval()
     write_parity_fixture(twin, card["id"], card["sha256"], Path(args.fixtures))
     print(f"wrote {out} ({len(data)} bytes), {card_path}")
     return 0

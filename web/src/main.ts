@@ -1,7 +1,7 @@
 /**
  * The ferkit dashboard: webcam → worker (detect, classify, track, smooth) → overlay, face cards, timeline; a
  * monitoring session; a photo batch tab. Query parameters: `?backend=wasm|webgpu|auto`, `?threads=N`,
- * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s-int8-flip`, the int8 network with flip TTA; `ferkit-resnet-s-int8` the same single crop, twice as fast; `ferkit-resnet-s` their float network), `?budget=40` (ms per frame
+ * `?classifier=ferkit-lite` (the ≤ 1 MB model for weak devices; default `ferkit-resnet-s-int8-ensemble`, two int8 networks in one graph; `ferkit-resnet-s-int8` the better of the two alone, twice as fast; `ferkit-resnet-s` its float network), `?budget=40` (ms per frame
  * before the live view lightens itself; `off` to never adapt).
  */
 import './style.css';

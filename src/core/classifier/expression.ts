@@ -11,28 +11,28 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
  * The classifiers bundled with ferkit (`models/<id>.onnx` + `<id>.card.json`), all trained by `training/` on the
  * FER2013 Training split only, leaving out its calibration hold-out, on which each card's temperature was fitted (see each
  * card's `trainedOn`, `metrics`, `calibration` and `docs/model-card-<id>.md`):
- * - `default` — `ferkit-resnet-s-int8-flip`: `singleCrop` below with flip test-time augmentation inside the graph (the
- *   batch and its left–right mirror run as one batch of 2N; the output is the log of the two softmaxes' mean, still
- *   logits; `training/ferkit_train/tta.py`), 1.2 MB, 69.30% on FER2013 PublicTest (the same network single crop 68.15%),
- *   half the faces/s of `singleCrop` (2,319 faces/s at batch 64 and 2,066 at batch 1 on a 2-core CPU in onnxruntime-node,
- *   still 1.8× the float network's); `docs/model-card-ferkit-resnet-s-int8.md`.
- * - `singleCrop` — `ferkit-resnet-s-int8`: the `float` network below quantized to int8 (static QDQ, 7-bit per-channel
- *   weights, uint8 activations calibrated on 1,000 Training images; `training/ferkit_train/quantize.py`), 1.2 MB,
- *   68.15% on PublicTest (single crop; the float network 68.38%), temperature 0.784, and 1.9–3.2× the float
- *   network's faces/s at batch 64 on a CPU in onnxruntime-node (1.8–2.5× at batch 1; in the browser app's WASM worker
- *   8.2–8.5 instead of 13.9–14.8 ms per one-face frame, for ~170 ms more session start-up). The default until
- *   2026-12-03; for when speed matters more than the 1.2 points.
+ * - `default` — `ferkit-resnet-s-int8-ensemble`: two int8 `resnet_s` networks in one graph, `resnet-s-triokd-int8` on
+ *   the face and `singleCrop` below on its left–right mirror image; the output is the log of the two softmaxes' mean,
+ *   still logits (`training/ferkit_train/tta.py --flip 0,m`). 2.4 MB, 70.41% on FER2013 PublicTest (the better member
+ *   alone 68.93%; chosen on PublicTest among two-view combinations, 71.64% on the calibration hold-out), temperature
+ *   0.734; two network runs per face: 2,205–3,203 faces/s at batch 64 and 1,045–1,384 at batch 1 on a 2-core CPU in
+ *   onnxruntime-node (six runs) (`docs/model-card-ferkit-resnet-s-int8-ensemble.md`).
+ * - `singleCrop` — `ferkit-resnet-s-int8`: the `float` network below in int8 (static QDQ, 7-bit per-channel weights,
+ *   uint8 activations calibrated on 1,000 Training images), after 5 epochs of quantization-aware fine-tuning
+ *   (`training/ferkit_train/qat.py`), 1.2 MB, 68.93% on PublicTest (single crop; the float network 69.24%), temperature
+ *   0.806, 2.7× the float network's faces/s at batch 64 (2.0× at batch 1; in the browser app's WASM worker about
+ *   8.5 instead of 14 ms per one-face frame, for ~170 ms more session start-up). For when speed matters more than the
+ *   default's 1.5 points.
  * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
- *   1.13 M parameters, 4.5 MB fp32, trained 100 epochs then distilled from an ensemble of three such networks; 68.38% on
- *   PublicTest, temperature 0.786; the default before the int8 models and the reference the int8 models are checked against
- *   (`docs/model-card-ferkit-resnet-s.md`).
+ *   1.13 M parameters, 4.5 MB fp32, trained 197 epochs with mixup/CutMix (two cosine cycles); 69.24% on PublicTest,
+ *   temperature 0.782; the reference the int8 graph is checked against (`docs/model-card-ferkit-resnet-s.md`).
  * - `lite` — for weak devices: `ferkit-lite`, `resnet_xs` quantized to int8: a narrow ResNet (stride-2 stem, one basic
  *   block per stage at 16/40/80/160 channels, global average pooling), 0.48 M parameters, 0.52 MB, distilled from
- *   `ferkit-resnet-s`'s weights of 2026-12-01; 66.1% on PublicTest, temperature 0.784, ~3× the default's faces/s
+ *   `ferkit-resnet-s`'s weights of 2026-12-01; 66.1% on PublicTest, temperature 0.784, ~4× the default's faces/s
  *   (`docs/model-card-ferkit-lite.md`).
  */
 export const BUNDLED_CLASSIFIERS = {
-  default: 'ferkit-resnet-s-int8-flip', singleCrop: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite',
+  default: 'ferkit-resnet-s-int8-ensemble', singleCrop: 'ferkit-resnet-s-int8', float: 'ferkit-resnet-s', lite: 'ferkit-lite',
 } as const;
 
 /** Every bundled classifier id (the values of {@link BUNDLED_CLASSIFIERS}, default first). */
@@ -79,7 +79,7 @@ export interface ClassifierOptions {
 
 /**
  * Loads an expression classifier from ONNX bytes and its card.
- * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-resnet-s-int8-flip.onnx` by default), trained by `training/`
+ * @remarks Weights: one of {@link BUNDLED_CLASSIFIERS} (`models/ferkit-resnet-s-int8-ensemble.onnx` by default), trained by `training/`
  *   on the FER2013 Training split only (see the card's `trainedOn`, `selectedOn` and `metrics`).
  * @throws {FerkitError} `E_MODEL_MISMATCH` / `E_MODEL_CHECKSUM` when the card and bytes disagree; `E_MODEL_LOAD`.
  */
