@@ -155,7 +155,7 @@ export function registerServeCommand(
       .default(availableParallelism(), 'the number of CPU cores'))
     .addOption(new Option('--threads <n>', 'ONNX Runtime threads per analysis (parallelism comes from --workers; more threads per run oversubscribe the cores)')
       .argParser(parseInteger(1, 64)).default(1))
-    .addOption(new Option('--model <id>', 'classifier of /v1/analyze when a request names none (ferkit-resnet-s: the float network, same accuracy, ~1.8x the CPU per face; ferkit-lite: for weak devices)')
+    .addOption(new Option('--model <id>', 'classifier of /v1/analyze when a request names none (default ferkit-resnet-s-int8-ensemble, two int8 networks; ferkit-resnet-s-int8: the better network alone, half the CPU per face, 1.5 points less accurate; ferkit-resnet-s: its float network; ferkit-lite: for weak devices)')
       .choices([...BUNDLED_CLASSIFIER_IDS]).default(BUNDLED_CLASSIFIERS.default))
     .addOption(new Option('--video-workers <n>', 'video jobs at once').argParser(parseInteger(1, 16)).default(1))
     .addOption(new Option('--rate-limit <n>', 'requests per minute per client (0: off)').argParser(parseInteger(0, 1_000_000)).default(1200))

@@ -333,6 +333,14 @@ describe('training recipe (smoke)', () => {
     expect(((Number(pair![1]) - Number(pair![2])) / 21) * 100).toBeCloseTo(acc[0]! - acc[1]!, 1);
     expect(Number(pair![3])).toBeGreaterThan(0);
     expect(Number(pair![3])).toBeLessThanOrEqual(1);
+    // --views 2: every combination of up to two views (a model on the face, NAME, or on its mirror image, NAME~): 4 + 6
+    // rows; a model with its own mirror equals that model with flips in the table above
+    const viewTable = (await py(['ferkit_train.ensemble', '--data', csv, '--views', '2', 'lite=../models/ferkit-lite.onnx', 'default=../models/ferkit-resnet-s.onnx'])).trim().split('\n');
+    const start = viewTable.indexOf('| views (NAME~: on the mirror image) | PublicTest |');
+    const viewRows = viewTable.slice(start + 2, start + 12);
+    expect(viewRows.map((r) => r.split(' | ')[0])).toEqual(['| lite', '| default', '| lite~', '| default~', '| lite + default', '| lite + lite~',
+      '| lite + default~', '| default + lite~', '| default + default~', '| lite~ + default~']);
+    expect(viewRows[5]!.split(' | ')[1]!.replace(' |', '')).toBe(rows[0]!.split(' | ')[2]!.replace(' |', ''));
     // --split holdout: the Training rows whose id falls in the calibration hold-out (FNV-1a of "Training:<line>" mod 100 < 7)
     const training = Array.from({ length: 140 }, (_, i) => `${i % 7},${Array.from({ length: 2304 }, rnd).join(' ')},Training`);
     writeFileSync(csv, ['emotion,pixels,Usage', ...training].join('\n') + '\n');

@@ -9,6 +9,10 @@ combinations of already trained networks could reach an accuracy bar, before pay
 With exactly two models it also compares them face by face: how many faces only one of them gets right (single crop),
 and the exact two-sided McNemar p-value of that split, i.e. whether the difference in accuracy is more than noise.
 
+``--views N`` also scores every combination of up to N *views*, a view being one model on the face (``t``) or on its
+mirror image (``t~``): what one graph with N network runs per face can do (``ferkit_train.tta --flip 0,m`` builds
+``t + q~`` as one ``.onnx``). The default, ``t + q~``, was chosen this way with ``--views 2`` (2026-12-03).
+
 ``--split holdout`` scores the calibration hold-out of Training instead (1,925 faces that no run with the default
 ``--calibration-holdout 1`` trained on and nothing was selected on): an independent check of a gain found on PublicTest.
 """
@@ -47,6 +51,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--split", default="PublicTest",
                    help="a split of --data, or 'holdout': the calibration hold-out of Training (never trained on by "
                         "runs with --calibration-holdout 1, never selected on), to check a PublicTest-selected gain")
+    p.add_argument("--views", type=int, default=0,
+                   help="also score every combination of up to N views (a model on the face, NAME, or on its mirror, NAME~)")
     p.add_argument("--threads", type=int, default=1)
     p.add_argument("models", nargs="+", help="NAME=path.onnx, one or more (distinct names)")
     args = p.parse_args(argv)
@@ -68,6 +74,12 @@ def main(argv: list[str] | None = None) -> int:
             single = sum(probs[m][0] for m in members)
             flips = sum(probs[m][0] + probs[m][1] for m in members)
             print(f"| {' + '.join(members)} | {accuracy(single):.2f}% | {accuracy(flips):.2f}% |")
+    if args.views:
+        views = {**{m: pr[0] for m, pr in probs.items()}, **{f"{m}~": pr[1] for m, pr in probs.items()}}
+        print(f"\n| views (NAME~: on the mirror image) | {args.split} |\n|---|---|")
+        for r in range(1, args.views + 1):
+            for combo in itertools.combinations(views, r):
+                print(f"| {' + '.join(combo)} | {accuracy(sum(views[v] for v in combo)):.2f}% |")
     if len(probs) == 2:
         (a, pa), (b, pb) = probs.items()
         ra, rb = pa[0].argmax(1) == yt, pb[0].argmax(1) == yt

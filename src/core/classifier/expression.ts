@@ -24,7 +24,7 @@ import { type ModelSession, type OrtModule, type SessionOptions, createSession }
  *   8.5 instead of 14 ms per one-face frame, for ~170 ms more session start-up). For when speed matters more than the
  *   default's 1.5 points.
  * - `float` — `ferkit-resnet-s`, a slim ResNet-18-style network (stride-2 stem, 32–160 channels, 7 basic blocks),
- *   1.13 M parameters, 4.5 MB fp32, trained 197 epochs with mixup/CutMix (two cosine cycles); 69.24% on PublicTest,
+ *   1.13 M parameters, 4.5 MB fp32, trained 160 + 36 epochs with mixup/CutMix (a 210-epoch cosine stopped early); 69.24% on PublicTest,
  *   temperature 0.782; the reference the int8 graph is checked against (`docs/model-card-ferkit-resnet-s.md`).
  * - `lite` — for weak devices: `ferkit-lite`, `resnet_xs` quantized to int8: a narrow ResNet (stride-2 stem, one basic
  *   block per stage at 16/40/80/160 channels, global average pooling), 0.48 M parameters, 0.52 MB, distilled from
