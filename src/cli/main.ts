@@ -10,7 +10,7 @@ import { DEFAULT_MAX_PIXELS } from '../node/decode.js';
 import { OUTPUT_FORMATS } from '../node/output.js';
 import { runAnalyze, type AnalyzeDeps, type AnalyzerFactory } from './analyze.js';
 import { createNodeAnalyzer } from './node-analyzer.js';
-import { registerModelsCommand } from './models.js';
+import { MODEL_OPTION_HELP, registerModelsCommand } from './models.js';
 import { DEFAULT_CSV_PRECISION } from '../node/output.js';
 import { CSV_USAGES, DATASET_PRESET_IDS } from '../node/datasets.js';
 import { parseMapOption, runEvaluate, type EvaluateCliOptions } from './evaluate.js';
@@ -115,7 +115,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
       .argParser(parseBytes).default(undefined, '1G'))
     .addOption(new Option('--pixel-budget <n>', 'decoded pixels held at once across workers and annotation, e.g. 200M (memory bound for large images)')
       .argParser(parsePixels).default(undefined, 'max(--max-pixels, 100M)'))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit models lists them: ferkit-resnet-s-int8-ensemble, the default: two int8 networks, one on the face, one on its mirror image; ferkit-resnet-s-int8, the better of the two alone, twice as fast; ferkit-resnet-s, its float network; ferkit-lite, for weak devices) or an .onnx path with its .card.json beside it')
+    .option('--model <id|path>', MODEL_OPTION_HELP)
     .addOption(new Option('--min-quality <level>', 'ok: leave out faces the quality gate marks uncertain (too small, blurred, turned away, low confidence; see docs/quality.md)').choices(['ok', 'uncertain']).default('uncertain'))
     .addOption(new Option('--quality <thresholds>', 'quality gate thresholds, e.g. min-face-px=32,min-top-1=0.5 (keys: min-face-px, min-sharpness, max-yaw-deg, max-roll-deg, min-detection-score, min-top-1, min-margin)').argParser(parseQualityThresholds))
     .addOption(new Option('-j, --concurrency <n>', 'images analysed at once').argParser(parseInteger(1, 64)).default(defaultConcurrency()))
@@ -138,7 +138,7 @@ export async function run(argv: readonly string[], deps: Partial<CliDeps> = {}):
     .addOption(new Option('--usage <usage>', 'rows of fer2013.csv to evaluate (its Usage column)').choices(CSV_USAGES))
     .addOption(new Option('--preset <name>', 'built-in label mapping: ck+ (anger, contempt→drop, sadness, ...) or jaffe (AN, DI, FE, HA, NE, SA, SU)').choices(DATASET_PRESET_IDS))
     .addOption(new Option('--map <pairs>', 'label mapping, e.g. anger=angry,sadness=sad,contempt=drop (over --preset)').argParser(parseMapOption))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit-resnet-s-int8-ensemble, the default: two int8 networks, one on the face, one on its mirror image; ferkit-resnet-s-int8, the better of the two alone, twice as fast; ferkit-resnet-s, its float network; ferkit-lite, for weak devices) or an .onnx path with its .card.json beside it')
+    .option('--model <id|path>', MODEL_OPTION_HELP)
     .addOption(new Option('--labels <set>', 'label set that truth and predictions are projected to').choices(LABEL_SET_IDS).default('7'))
     .option('--detect', 'detect faces first and classify the largest one (for uncropped photos); no face counts as a miss')
     .option('--json', 'print the report as JSON on stdout instead of the table')

@@ -69,6 +69,11 @@ export function listBundledModels(defaultId: string = DEFAULT_CLASSIFIER): Bundl
   return out;
 }
 
+/** `--help` text of the `--model` option of `analyze`, `evaluate` and `video` (one place, so the three never disagree). */
+export const MODEL_OPTION_HELP = 'expression classifier: a bundled id (ferkit models lists them: ferkit-resnet-s-int8-ensemble, the default: '
+  + 'two int8 networks, one on the face, one on its mirror image; ferkit-resnet-s-int8, the better of the two alone, twice as fast; '
+  + 'ferkit-resnet-s, its float network; ferkit-lite, for weak devices) or an .onnx path with its .card.json beside it';
+
 /**
  * Checks a `--model` value: an `.onnx` path is accepted as it is (loading reports a missing file); anything else must
  * be a bundled id.

@@ -16,7 +16,7 @@ import { streamSink, type TextSink } from '../node/output.js';
 import type { AnalyzeDeps } from './analyze.js';
 import { DETECTOR_CHOICES, parseInteger, parseProbability, type DetectorChoice } from './options.js';
 import { reportFatal } from './fatal.js';
-import { checkModelOption } from './models.js';
+import { MODEL_OPTION_HELP, checkModelOption } from './models.js';
 import { inputFacts, planOutputs, type OutputPlan, type OutputSpec } from './outputs.js';
 import { createProgress, formatDuration } from './progress.js';
 import { EXIT } from './usage.js';
@@ -131,7 +131,7 @@ export function registerVideoCommand(program: Command, deps: VideoDeps, setExitC
     .addOption(new Option('--detector <model>', 'BlazeFace model; auto: front up to 640 px on the longer side, else back').choices(DETECTOR_CHOICES).default('auto'))
     .addOption(new Option('--min-score <p>', 'minimum detection score, 0 to 1 (default: the detector\'s)').argParser(parseProbability))
     .addOption(new Option('--min-face <px>', 'ignore faces narrower than this many pixels').argParser(parseInteger(0, 100_000)))
-    .option('--model <id|path>', 'expression classifier: a bundled id (ferkit-resnet-s-int8-ensemble, the default: two int8 networks, one on the face, one on its mirror image; ferkit-resnet-s-int8, the better of the two alone, twice as fast; ferkit-resnet-s, its float network; ferkit-lite, for weak devices) or an .onnx path with its .card.json beside it')
+    .option('--model <id|path>', MODEL_OPTION_HELP)
     .addOption(new Option('--threads <n>', 'ONNX Runtime threads per model (default: ONNX Runtime\'s choice)').argParser(parseInteger(1, 64)))
     .option('--ffmpeg <path>', 'ffmpeg to use (default: ffmpeg on the PATH)')
     .option('--ffprobe <path>', 'ffprobe to use (default: ffprobe on the PATH)')

@@ -59,17 +59,23 @@ def round_ste(x: torch.Tensor) -> torch.Tensor:
     return x + (torch.round(x) - x).detach()
 
 
+def weight_scale(w: torch.Tensor) -> torch.Tensor:
+    """``quantize``'s per-output-channel scale of a Conv weight ``[C_out, …]``: ``max|w_c| / W_QMAX``, shape ``[C_out]``
+    (not differentiated)."""
+    return w.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / W_QMAX
+
+
 def fake_quant_weight(w: torch.Tensor) -> torch.Tensor:
     """A Conv weight ``[C_out, C_in/g, kH, kW]`` rounded to ``quantize``'s grid: symmetric per output channel, ±``W_QMAX``
-    steps of ``max|w_c| / W_QMAX`` (the scale is not differentiated; the rounding is straight through)."""
-    scale = (w.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / W_QMAX).view(-1, *[1] * (w.dim() - 1))
+    steps of :func:`weight_scale` (the rounding straight through)."""
+    scale = weight_scale(w).view(-1, *[1] * (w.dim() - 1))
     return torch.clamp(round_ste(w / scale), -W_QMAX, W_QMAX) * scale
 
 
 def fake_quant_bias(b: torch.Tensor, w: torch.Tensor, input_scale: torch.Tensor) -> torch.Tensor:
     """A Conv bias ``[C_out]`` rounded to int32 steps of ``input scale × weight scale`` (what ``quantize`` writes for
     ``QLinearConv``; the rounding straight through)."""
-    scale = (input_scale.float() * (w.detach().abs().flatten(1).amax(1).clamp_min(1e-12) / W_QMAX)).detach()
+    scale = input_scale.float() * weight_scale(w)
     return round_ste(b / scale) * scale
 
 
@@ -82,14 +88,15 @@ def _quantize_ste(t, a):
 class QatGraph(nn.Module):
     """The int8 QDQ graph of a float classifier graph, trainable: input ``[N, 1, 48, 48]`` NCHW float32 in [-1, 1],
     output logits ``[N, 7]``. Parameters are the float graph's ``Conv`` and ``Gemm`` weights and biases (BatchNorm
-    folded); ``ranges`` (activation tensor name → (lo, hi)) are fixed. ``float_model()`` returns the float graph with
-    the current weights, which ``quantize(…, ranges)`` turns into the int8 graph this module computes."""
+    folded); ``ranges`` (activation tensor name → (lo, hi)) are fixed. ``int8`` is ``quantize``'s graph of the starting
+    weights (what this module computes before training); ``float_model()`` returns the float graph with the current
+    weights, which ``quantize(…, ranges)`` turns into the int8 graph this module computes."""
 
     def __init__(self, float_model: onnx.ModelProto, ranges: dict[str, tuple[float, float]]):
         super().__init__()
         self.source = float_model
         self.ranges = dict(ranges)
-        q = quantize(onnx.ModelProto.FromString(float_model.SerializeToString()), dict(ranges))
+        q = self.int8 = quantize(onnx.ModelProto.FromString(float_model.SerializeToString()), dict(ranges))
         inits = {i.name: i for i in float_model.graph.initializer}
         trained: set[str] = set()
         for n in float_model.graph.node:
@@ -192,6 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     card_src = Path(args.model).with_suffix(".card.json")
     if not card_src.exists():
         raise SystemExit(f"{args.model}: no model card beside it ({card_src})")
+    scard = json.loads(card_src.read_text())  # the starting float graph's card
 
     x_all, y_all, ids = load_split_with_ids(args.data, "Training", cache)
     hold = calibration_mask(ids)
@@ -210,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     src = onnx.load(args.model)
     ranges = activation_ranges(OnnxModule(src), normalise(x_all[np.sort(pick)]), "minmax")
     model = QatGraph(src, ranges)
-    reference = OnnxModule(quantize(onnx.load(args.model), dict(ranges))).eval()
+    reference = OnnxModule(model.int8).eval()
     probe = normalise(x_pt[:64])
     with torch.no_grad():
         gap = float((model.eval()(probe) - reference(probe)).abs().max())
@@ -280,8 +288,8 @@ def main(argv: list[str] | None = None) -> int:
     fmodel = model.float_model()
     fdata = fmodel.SerializeToString()
     fpath = out / "float.onnx"
-    fcard = json.loads(card_src.read_text())
-    fcard.update(id=f"{fcard['id']}-qat-float", sha256=hashlib.sha256(fdata).hexdigest(), bytes=len(fdata))
+    fcard = dict(scard)
+    fcard.update(id=f"{scard['id']}-qat-float", sha256=hashlib.sha256(fdata).hexdigest(), bytes=len(fdata))
     tmp = fpath.with_suffix(".tmp")
     tmp.write_bytes(fdata)
     os.replace(tmp, fpath)
@@ -289,12 +297,10 @@ def main(argv: list[str] | None = None) -> int:
     q = quantize(onnx.ModelProto.FromString(fdata), dict(ranges))
     data = q.SerializeToString()
     graph = OnnxModule(q).eval()
-    src_id = json.loads(card_src.read_text())["id"]
-    qargs = argparse.Namespace(data=args.data, cache=cache, id=args.id or f"{src_id}-qat-int8", range="minmax",
+    qargs = argparse.Namespace(data=args.data, cache=cache, id=args.id or f"{scard['id']}-qat-int8", range="minmax",
                                calibration=args.calibration, seed=args.seed)
     card = int8_card(fpath, data, graph, qargs)
-    scard = json.loads(card_src.read_text())
-    card["quantization"]["floatModel"] = {"id": src_id, "sha256": scard["sha256"],
+    card["quantization"]["floatModel"] = {"id": scard["id"], "sha256": scard["sha256"],
                                           "publicTestAccuracy": scard["metrics"]["publicTest"]["accuracy"]}
     card["quantization"]["qat"] = {
         "method": "quantization-aware fine-tuning through this QDQ graph (straight-through rounding; activation ranges "

@@ -55,20 +55,13 @@ from .train import normalise, predict_logits
 
 P = "ferkit_tta_"  # prefix of every tensor and node this module adds
 VIEWS = {"0": "face", "1": "both", "m": "mirror"}  # --flip entries: the views each member classifies
-
-
-def _mode(flip: bool | str) -> str:
-    """A member's views: ``"face"``, ``"both"`` (face and mirror) or ``"mirror"``; ``True``/``False`` mean both/face."""
-    mode = {True: "both", False: "face"}.get(flip, flip) if isinstance(flip, bool) else flip
-    if mode not in ("face", "both", "mirror"):
-        raise ValueError(f"view {flip!r}: expected face, both or mirror")
-    return mode
+MIRRORED = {"face": (False,), "both": (False, True), "mirror": (True,)}  # per member's views: is each view the mirror?
 
 
 def wrap_flip(model: onnx.ModelProto) -> onnx.ModelProto:
     """The flip-TTA graph of ``model`` (one input ``[N, 1, H, W]``, one output ``[N, C]`` of logits): see the module
     docstring. Raises ``ValueError`` for a graph with another number of inputs or outputs, or below opset 13."""
-    return wrap_views([model], [True])
+    return wrap_views([model], ["both"])
 
 
 def _io(model: onnx.ModelProto) -> tuple[str, str]:
@@ -80,16 +73,17 @@ def _io(model: onnx.ModelProto) -> tuple[str, str]:
     return inputs[0].name, g.output[0].name
 
 
-def wrap_views(models: list[onnx.ModelProto], flips: list[bool | str]) -> onnx.ModelProto:
-    """One graph that averages the softmaxes of several classifiers (an ensemble), each on the face and, where its
-    ``flips`` entry is true (or ``"both"``), also on its mirror image (one run of 2N for that member); an entry
-    ``"mirror"`` runs that member on the mirror image only. Input and output are those of
+def wrap_views(models: list[onnx.ModelProto], modes: list[str]) -> onnx.ModelProto:
+    """One graph that averages the softmaxes of several classifiers (an ensemble), each on its ``modes`` entry's views:
+    ``"face"``, ``"both"`` (the face and its mirror image, one run of 2N for that member) or ``"mirror"``. Input and output are those of
     ``models[0]`` (``[N, 1, H, W]`` in, ``[N, C]`` logits out); the output is log(mean of the softmaxes), combined with
     a stable pairwise logaddexp. With one member and a flip this is :func:`wrap_flip`'s graph, node for node (the
     members of an ensemble get the name prefix ``ferkit_tta_m<i>_``). Raises ``ValueError`` for graphs with another
     number of inputs or outputs, members with different opsets, or below opset 13."""
-    if not models or len(models) != len(flips):
-        raise ValueError(f"{len(models)} models, {len(flips)} flip flags")
+    if not models or len(models) != len(modes):
+        raise ValueError(f"{len(models)} models, {len(modes)} view modes")
+    if set(modes) - set(MIRRORED):
+        raise ValueError(f"view modes {modes}: each is face, both or mirror")
     opsets = {tuple((o.domain, o.version) for o in m.opset_import) for m in models}
     if len(opsets) != 1:
         raise ValueError(f"the members have different opsets: {sorted(opsets)}")
@@ -101,7 +95,6 @@ def wrap_views(models: list[onnx.ModelProto], flips: list[bool | str]) -> onnx.M
     single = len(models) == 1
     head, body, tail, weights, value_info = [], [], [], [], []
     const = []
-    modes = [_mode(f) for f in flips]
     if any(mode != "face" for mode in modes):
         const += [numpy_helper.from_array(np.array(v, dtype=np.int64), P + k)
                   for k, v in (("starts", [-1]), ("ends", [np.iinfo(np.int64).min]), ("axes", [3]), ("steps", [-1]))]
@@ -175,13 +168,12 @@ def mean_of_views(views: list[torch.Tensor]) -> torch.Tensor:
 class ViewEnsemble(torch.nn.Module):
     """PyTorch twin of :func:`wrap_views` (for the parity fixture of an ensemble)."""
 
-    def __init__(self, members: list[torch.nn.Module], flips: list[bool | str]):
+    def __init__(self, members: list[torch.nn.Module], modes: list[str]):
         super().__init__()
-        self.members, self.modes = torch.nn.ModuleList(members), [_mode(f) for f in flips]
+        self.members, self.modes = torch.nn.ModuleList(members), modes
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        views = {"face": lambda m: [m(x)], "both": lambda m: [m(x), m(x.flip(3))], "mirror": lambda m: [m(x.flip(3))]}
-        return mean_of_views([v for m, mode in zip(self.members, self.modes) for v in views[mode](m)])
+        return mean_of_views([m(x.flip(3) if mirrored else x) for m, mode in zip(self.members, self.modes) for mirrored in MIRRORED[mode]])
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -224,12 +216,8 @@ def main(argv: list[str] | None = None) -> int:
     x, y = load_split(args.data, "PublicTest", args.cache)
     xv = normalise(x)
     singles = [predict_logits(m, xv, "cpu", fmt=torch.contiguous_format) for m in inners]
-    views = []
-    for m, s, mode in zip(inners, singles, modes):
-        if mode != "mirror":
-            views.append(s)
-        if mode != "face":
-            views.append(predict_logits(m, xv.flip(3), "cpu", fmt=torch.contiguous_format))
+    views = [predict_logits(m, xv.flip(3), "cpu", fmt=torch.contiguous_format) if mirrored else s
+             for m, s, mode in zip(inners, singles, modes) for mirrored in MIRRORED[mode]]
     out_logits = mean_of_views(views)
 
     fcard = fcards[0]
